@@ -1,0 +1,51 @@
+/** Errors the UI knows how to explain. Each carries a message fit to show a user as it is. */
+
+/** A child process ended badly: the command, its exit status and the tail of its stderr. */
+export class ToolError extends Error {
+  constructor(
+    readonly command: readonly string[],
+    readonly exitCode: number | undefined,
+    readonly stderrTail: string,
+    detail?: string,
+  ) {
+    super(detail ?? ToolError.describe(command, exitCode, stderrTail));
+    this.name = 'ToolError';
+  }
+
+  /** The most telling line of stderr: smolvm's own `Error:` line when there is one. */
+  get reason(): string {
+    const lines = this.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean);
+    return lines.find((l) => l.startsWith('Error:')) ?? lines.at(-1) ?? '';
+  }
+
+  private static describe(command: readonly string[], exitCode: number | undefined, stderrTail: string): string {
+    const tool = command[0]?.split('/').pop() ?? 'command';
+    const status = exitCode === undefined ? 'could not be started' : `exited with status ${exitCode}`;
+    const reason = stderrTail.trim().split('\n').filter(Boolean).at(-1);
+    return reason ? `${tool} ${status}: ${reason}` : `${tool} ${status}`;
+  }
+}
+
+/** The user (or a caller's AbortSignal) cancelled the work. */
+export class CancelledError extends Error {
+  constructor(message = 'Cancelled') {
+    super(message);
+    this.name = 'CancelledError';
+  }
+}
+
+/** Input the user can fix: a bad name, a path smolvm would misread, a missing file. */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export function isCancelled(error: unknown): error is CancelledError {
+  return error instanceof CancelledError;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,155 @@
+/**
+ * The one way this extension starts a process. Argv arrays only (never a shell), every output line
+ * streamed to the tools log as it arrives, cancellation through an AbortSignal that takes down the
+ * child's whole process group, and failures as ToolError.
+ */
+import { execa, type Options } from 'execa';
+import { CancelledError, ToolError } from './errors';
+import type { Log } from './log';
+
+export type Stream = 'stdout' | 'stderr';
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Exit codes that count as success; default [0]. */
+  okExitCodes?: readonly number[];
+  cwd?: string;
+  /** Added to the inherited environment. Values are never logged. */
+  env?: Readonly<Record<string, string>>;
+  /** Written to the child's stdin; stdin is closed (no prompts) otherwise. */
+  input?: string;
+  /** Called for every output line, after it is logged (progress parsing). */
+  onLine?: (stream: Stream, line: string) => void;
+  /** Kill the process group and fail after this long. */
+  timeoutMs?: number;
+  /** Log stdout at trace level only (bulky machine-readable output such as JSON). */
+  quietStdout?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type Runner = (argv: readonly string[], options?: RunOptions) => Promise<RunResult>;
+
+/** How long a group gets to exit after SIGTERM before SIGKILL. */
+const KILL_GRACE_MS = 1500;
+const STDERR_TAIL_LINES = 20;
+
+export function createRunner(log: Log): Runner {
+  return (argv, options = {}) => runProcess(log, argv, options);
+}
+
+async function runProcess(log: Log, argv: readonly string[], options: RunOptions): Promise<RunResult> {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('runProcess needs a command');
+  if (options.signal?.aborted) throw new CancelledError();
+
+  log.info(`$ ${formatCommand(argv)}`);
+  const started = Date.now();
+  const child = execa(file, args, childOptions(log, options));
+  const stopKilling = killGroupWhen(child.pid, options);
+
+  const result = await child;
+  const reason = stopKilling();
+  const elapsed = `${((Date.now() - started) / 1000).toFixed(1)}s`;
+
+  if (reason === 'aborted') {
+    log.info(`  cancelled after ${elapsed}: ${formatCommand(argv)}`);
+    throw new CancelledError();
+  }
+  const stderrTail = tail(String(result.stderr ?? ''), STDERR_TAIL_LINES);
+  if (reason === 'timeout') {
+    log.warn(`  timed out after ${elapsed}`);
+    throw new ToolError(argv, undefined, stderrTail, `${toolName(argv)} did not finish within ${Math.round((options.timeoutMs ?? 0) / 1000)}s`);
+  }
+  if (result.exitCode === undefined) {
+    const detail = spawnFailure(argv, result.code, result.signal);
+    log.error(`  ${detail}`);
+    throw new ToolError(argv, undefined, stderrTail, detail);
+  }
+  const ok = (options.okExitCodes ?? [0]).includes(result.exitCode);
+  log[ok ? 'info' : 'warn'](`  exit ${result.exitCode} in ${elapsed}`);
+  if (!ok) throw new ToolError(argv, result.exitCode, stderrTail);
+  return { exitCode: result.exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
+}
+
+function childOptions(log: Log, options: RunOptions): Options {
+  const logLine = (stream: Stream) =>
+    function* (line: unknown) {
+      const text = String(line);
+      if (stream === 'stdout' && options.quietStdout) log.trace(`  ${text}`);
+      else log.info(`  ${text}`);
+      options.onLine?.(stream, text);
+      yield text;
+    };
+  return {
+    reject: false,
+    // Its own process group, so that cancelling reaches grandchildren too.
+    detached: true,
+    cwd: options.cwd,
+    env: options.env ? { ...options.env } : undefined,
+    extendEnv: true,
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stdout: [logLine('stdout')],
+    stderr: [logLine('stderr')],
+    stripFinalNewline: true,
+  } as Options;
+}
+
+type KillReason = 'aborted' | 'timeout' | undefined;
+
+/** Arms the abort signal and the timeout; returns a disarm function that says which fired. */
+function killGroupWhen(pid: number | undefined, options: RunOptions): () => KillReason {
+  let reason: KillReason;
+  const kill = (why: KillReason) => {
+    if (reason) return;
+    reason = why;
+    killProcessGroup(pid);
+  };
+  const onAbort = () => kill('aborted');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = options.timeoutMs ? setTimeout(() => kill('timeout'), options.timeoutMs) : undefined;
+  return () => {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (timer) clearTimeout(timer);
+    return reason;
+  };
+}
+
+/** SIGTERM to the whole group, then SIGKILL to whatever is left after a grace period. */
+export function killProcessGroup(pid: number | undefined): void {
+  if (!pid) return;
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, signal);
+      return true;
+    } catch {
+      return false; // the group is gone already
+    }
+  };
+  if (signalGroup('SIGTERM')) setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS).unref();
+}
+
+function spawnFailure(argv: readonly string[], code: string | undefined, signal: string | undefined): string {
+  if (code === 'ENOENT') return `${argv[0]} was not found. Install it or set its path in the Bot Bottle settings.`;
+  if (code === 'EACCES') return `${argv[0]} is not executable. Check its path in the Bot Bottle settings.`;
+  if (signal) return `${toolName(argv)} was killed by ${signal}`;
+  return `${toolName(argv)} could not be started${code ? ` (${code})` : ''}`;
+}
+
+function toolName(argv: readonly string[]): string {
+  return argv[0]?.split('/').pop() ?? 'command';
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/** A command line as a person would type it; for the log only, never executed. */
+export function formatCommand(argv: readonly string[]): string {
+  return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CancelledError, ToolError } from '../../src/core/errors';
+import { MemoryLog } from '../../src/core/log';
+import { createRunner, formatCommand } from '../../src/core/run';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return predicate();
+}
+
+describe('process runner', () => {
+  it('passes argv through without a shell and streams every line to the log', async () => {
+    const log = new MemoryLog();
+    const run = createRunner(log);
+    const result = await run(['printf', '%s\\n', 'a b', '$HOME', '; rm -rf /']);
+    assert.equal(result.stdout, 'a b\n$HOME\n; rm -rf /');
+    assert.match(log.lines[0], /^\$ printf /);
+    assert.ok(log.lines.includes('  $HOME'), log.text);
+    assert.ok(log.lines.includes('  ; rm -rf /'), log.text);
+  });
+
+  it('turns a bad exit status into a ToolError with the command, status and stderr tail', async () => {
+    const run = createRunner(new MemoryLog());
+    const error = await run(['sh', '-c', 'echo first >&2; echo "Error: boom" >&2; exit 3']).catch((e) => e);
+    assert.ok(error instanceof ToolError);
+    assert.equal(error.exitCode, 3);
+    assert.deepEqual(error.command.slice(0, 2), ['sh', '-c']);
+    assert.equal(error.reason, 'Error: boom');
+    assert.match(error.stderrTail, /first\nError: boom/);
+  });
+
+  it('accepts the exit codes a caller allows', async () => {
+    const result = await createRunner(new MemoryLog())(['sh', '-c', 'exit 1'], { okExitCodes: [0, 1] });
+    assert.equal(result.exitCode, 1);
+  });
+
+  it('says plainly when the program does not exist', async () => {
+    const error = await createRunner(new MemoryLog())(['/nonexistent/smolvm', 'machine', 'ls']).catch((e) => e);
+    assert.ok(error instanceof ToolError);
+    assert.equal(error.exitCode, undefined);
+    assert.match(error.message, /\/nonexistent\/smolvm was not found/);
+  });
+
+  it('kills the child and its grandchild when the signal aborts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-test-'));
+    try {
+      const pidFile = join(dir, 'pids');
+      const controller = new AbortController();
+      const run = createRunner(new MemoryLog());
+      // The child starts a grandchild in the background and records both pids.
+      const pending = run(['sh', '-c', `sleep 300 & echo "$$ $!" > '${pidFile}'; wait`], { signal: controller.signal });
+      assert.ok(await waitFor(() => readFileSync(pidFile, { flag: 'a+' }).toString().includes(' '), 5000));
+      const pids = readFileSync(pidFile, 'utf8').trim().split(' ').map(Number);
+      assert.ok(pids.every(isAlive));
+      controller.abort();
+      await assert.rejects(pending, CancelledError);
+      assert.ok(await waitFor(() => !pids.some(isAlive), 3000), `still alive: ${pids.filter(isAlive)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start when already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(createRunner(new MemoryLog())(['true'], { signal: controller.signal }), CancelledError);
+  });
+
+  it('kills a command that runs past its timeout', async () => {
+    const started = Date.now();
+    const error = await createRunner(new MemoryLog())(['sleep', '30'], { timeoutMs: 200 }).catch((e) => e);
+    assert.ok(error instanceof ToolError);
+    assert.match(error.message, /did not finish within/);
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('formats a command line for the log with quotes where needed', () => {
+    assert.equal(formatCommand(['smolvm', 'machine', 'cp', 'vm:/a', "/tmp/it's here"]), `smolvm machine cp vm:/a '/tmp/it'\\''s here'`);
+  });
+});
