@@ -1,0 +1,218 @@
+/**
+ * The smolvm command line as smolvm-cli.md specifies it: argv builders and output parsers. It runs
+ * nothing itself. Always `--name`; never the text table; smolvm's own failures are told apart from
+ * a guest command's by the `Error:` line on stderr, never by the wording.
+ */
+import { ToolError, UserError } from '../errors';
+import { hostPathForCopy, validateMachineName } from '../names';
+import type { RunResult } from '../run';
+import type { ToolCommand } from './command';
+
+export const KNOWN_STATES = ['created', 'running', 'stopped', 'failed', 'unreachable', 'frozen'] as const;
+export type KnownState = (typeof KNOWN_STATES)[number];
+
+export interface Machine {
+  name: string;
+  /** As smolvm reports it; an unknown state is kept as it is, never mapped to "stopped". */
+  state: string;
+  image?: string;
+  pid?: number;
+  cpus?: number;
+  memoryMib?: number;
+  createdAt?: Date;
+}
+
+export interface CreateOptions {
+  name: string;
+  image?: string;
+  from?: string;
+  cpus?: number;
+  memoryMib?: number;
+  network?: boolean;
+  env?: Readonly<Record<string, string>>;
+  workdir?: string;
+}
+
+export interface ExecOptions {
+  interactive?: boolean;
+  tty?: boolean;
+  env?: Readonly<Record<string, string>>;
+  workdir?: string;
+  /** smolvm duration, e.g. "30s"; a timed-out command exits 124. */
+  timeout?: string;
+  /** Guest exit codes that count as success; default [0]. */
+  okExitCodes?: number[];
+}
+
+export interface PackOptions {
+  image: string;
+  output: string;
+  cpus?: number;
+  memoryMib?: number;
+  entrypoint?: string;
+}
+
+export interface PackResult {
+  launcher: string;
+  artifact: string;
+}
+
+/** Either side of `machine cp`: a host path, or a path inside a machine. */
+export type CopyEnd = { host: string } | { machine: string; path: string };
+
+export const EXEC_TIMEOUT_EXIT = 124;
+export const SMOLMACHINE_SUFFIX = '.smolmachine';
+
+export class SmolvmCli {
+  constructor(readonly bin: string) {}
+
+  version(): ToolCommand<string> {
+    return { argv: [this.bin, '--version'], parse: (r) => r.stdout.trim() };
+  }
+
+  list(): ToolCommand<Machine[]> {
+    return { argv: [this.bin, 'machine', 'ls', '--json'], quietStdout: true, parse: (r) => parseMachineList(r.stdout) };
+  }
+
+  status(name: string): ToolCommand<Machine> {
+    return {
+      argv: [this.bin, 'machine', 'status', '--name', validateMachineName(name), '--json'],
+      quietStdout: true,
+      parse: (r) => parseMachine(parseJson(r.stdout, 'machine status')),
+    };
+  }
+
+  create(options: CreateOptions): ToolCommand<void> {
+    if (options.image && options.from) throw new UserError('A machine is created either from an image or from a .smolmachine file, not both.');
+    return { argv: [this.bin, 'machine', 'create', ...createFlags(options)], parse: () => undefined };
+  }
+
+  start(name: string): ToolCommand<void> {
+    return { argv: this.machineCommand('start', name), parse: () => undefined };
+  }
+
+  stop(name: string): ToolCommand<void> {
+    return { argv: this.machineCommand('stop', name), parse: () => undefined };
+  }
+
+  /** Always `-f`: without it smolvm asks on stdin. */
+  delete(name: string): ToolCommand<void> {
+    return { argv: [...this.machineCommand('delete', name), '-f'], parse: () => undefined };
+  }
+
+  exec(name: string, command: readonly string[], options: ExecOptions = {}): ToolCommand<RunResult> {
+    return { argv: this.execArgv(name, command, options), okExitCodes: options.okExitCodes, parse: (r) => r };
+  }
+
+  /** The argv of an exec, for callers that run it elsewhere (a terminal). */
+  execArgv(name: string, command: readonly string[], options: ExecOptions = {}): string[] {
+    if (command.length === 0) throw new UserError('smolvm machine exec needs a command to run.');
+    return [this.bin, 'machine', 'exec', '--name', validateMachineName(name), ...execFlags(options), '--', ...command];
+  }
+
+  cp(from: CopyEnd, to: CopyEnd): ToolCommand<void> {
+    return { argv: [this.bin, 'machine', 'cp', copyEnd(from), copyEnd(to)], parse: () => undefined };
+  }
+
+  dataDir(name: string): ToolCommand<string> {
+    return { argv: this.machineCommand('data-dir', name), parse: (r) => r.stdout.trim() };
+  }
+
+  packCreate(options: PackOptions): ToolCommand<PackResult> {
+    if (options.output.endsWith(SMOLMACHINE_SUFFIX))
+      throw new UserError(`The pack output "${options.output}" must not end in ${SMOLMACHINE_SUFFIX}: smolvm adds it to the artifact.`);
+    const argv = [this.bin, 'pack', 'create', '--image', options.image, '-o', options.output];
+    if (options.cpus !== undefined) argv.push('--cpus', String(options.cpus));
+    if (options.memoryMib !== undefined) argv.push('--mem', String(options.memoryMib));
+    if (options.entrypoint !== undefined) argv.push('--entrypoint', options.entrypoint);
+    return { argv, parse: (r) => parsePackOutput(r.stdout, options.output) };
+  }
+
+  private machineCommand(verb: string, name: string): string[] {
+    return [this.bin, 'machine', verb, '--name', validateMachineName(name)];
+  }
+}
+
+function createFlags(o: CreateOptions): string[] {
+  const flags = ['--name', validateMachineName(o.name)];
+  if (o.image) flags.push('--image', o.image);
+  if (o.from) flags.push('--from', o.from);
+  if (o.cpus !== undefined) flags.push('--cpus', String(o.cpus));
+  if (o.memoryMib !== undefined) flags.push('--mem', String(o.memoryMib));
+  if (o.network) flags.push('--net');
+  for (const [key, value] of Object.entries(o.env ?? {})) flags.push('-e', `${key}=${value}`);
+  if (o.workdir) flags.push('-w', o.workdir);
+  return flags;
+}
+
+function execFlags(o: ExecOptions): string[] {
+  const flags: string[] = [];
+  if (o.interactive) flags.push('-i');
+  if (o.tty) flags.push('-t');
+  for (const [key, value] of Object.entries(o.env ?? {})) flags.push('-e', `${key}=${value}`);
+  if (o.workdir) flags.push('-w', o.workdir);
+  if (o.timeout) flags.push('--timeout', o.timeout);
+  return flags;
+}
+
+function copyEnd(end: CopyEnd): string {
+  if ('host' in end) return hostPathForCopy(end.host);
+  return `${validateMachineName(end.machine)}:${end.path}`;
+}
+
+/** smolvm's own failure (not the guest's): it says so on stderr with an `Error:` line. */
+export function isSmolvmError(result: Pick<RunResult, 'exitCode' | 'stderr'>): boolean {
+  return result.exitCode !== 0 && /^Error: /m.test(result.stderr);
+}
+
+export function parseMachineList(stdout: string): Machine[] {
+  const value = parseJson(stdout, 'machine ls');
+  if (!Array.isArray(value)) throw malformed('machine ls', 'expected a JSON array of machines');
+  return value.map(parseMachine);
+}
+
+export function parseMachine(value: unknown): Machine {
+  if (typeof value !== 'object' || value === null) throw malformed('machine', 'expected a JSON object');
+  const raw = value as Record<string, unknown>;
+  if (typeof raw.name !== 'string' || raw.name === '') throw malformed('machine', 'a machine has no name');
+  return {
+    name: raw.name,
+    state: typeof raw.state === 'string' && raw.state !== '' ? raw.state : 'unknown',
+    image: optionalString(raw.image),
+    pid: optionalNumber(raw.pid),
+    cpus: optionalNumber(raw.cpus),
+    memoryMib: optionalNumber(raw.memory_mib),
+    createdAt: typeof raw.created_at === 'number' ? new Date(raw.created_at * 1000) : undefined,
+  };
+}
+
+/** Finds the closing lines by their prefix, never by position: smolvm adds notes around them. */
+export function parsePackOutput(stdout: string, output: string): PackResult {
+  const lines = stdout.split('\n').map((l) => l.trim());
+  const pathAfter = (prefix: string) => lines.find((l) => l.startsWith(prefix))?.slice(prefix.length).replace(/\s+\(.*\)$/, '').trim();
+  return {
+    launcher: pathAfter('Packed:') || output,
+    artifact: pathAfter('Assets:') || output + SMOLMACHINE_SUFFIX,
+  };
+}
+
+function parseJson(stdout: string, what: string): unknown {
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    const preview = stdout.trim().slice(0, 80) || 'nothing';
+    throw malformed(what, `expected JSON but got ${JSON.stringify(preview)}`);
+  }
+}
+
+function malformed(what: string, detail: string): ToolError {
+  return new ToolError(['smolvm', what], 0, '', `smolvm ${what} printed output this extension cannot read: ${detail}. Is botBottle.paths.smolvm a real smolvm?`);
+}
+
+function optionalString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function optionalNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}

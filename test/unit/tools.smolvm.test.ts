@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { ToolError, UserError } from '../../src/core/errors';
+import { runTool } from '../../src/core/tools/command';
+import { isSmolvmError, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
+import type { RunOptions, RunResult } from '../../src/core/run';
+
+const smolvm = new SmolvmCli('/opt/smolvm');
+const ok = (stdout: string, stderr = '', exitCode = 0): RunResult => ({ stdout, stderr, exitCode });
+
+const LS_JSON = JSON.stringify([
+  { name: 'bot-bottle-api', state: 'running', cpus: 2, memory_mib: 2048, pid: 4242, mounts: 1, ports: 0, created_at: 1764400000, storage_gb: 20, overlay_gb: 2, image: 'node:22', entrypoint: [], cmd: [], ephemeral: false, network: true, labels: {} },
+  { name: 'bot-bottle-docs', state: 'hibernating', cpus: 1, memory_mib: 512, pid: null, created_at: 1764300000, image: null },
+]);
+
+describe('smolvm client', () => {
+  describe('argv', () => {
+    it('lists with --json and never the text table', () => {
+      assert.deepEqual(smolvm.list().argv, ['/opt/smolvm', 'machine', 'ls', '--json']);
+    });
+
+    it('always names machines with --name', () => {
+      assert.deepEqual(smolvm.status('bot-bottle-a').argv, ['/opt/smolvm', 'machine', 'status', '--name', 'bot-bottle-a', '--json']);
+      assert.deepEqual(smolvm.start('bot-bottle-a').argv, ['/opt/smolvm', 'machine', 'start', '--name', 'bot-bottle-a']);
+      assert.deepEqual(smolvm.stop('bot-bottle-a').argv, ['/opt/smolvm', 'machine', 'stop', '--name', 'bot-bottle-a']);
+      assert.deepEqual(smolvm.dataDir('bot-bottle-a').argv, ['/opt/smolvm', 'machine', 'data-dir', '--name', 'bot-bottle-a']);
+    });
+
+    it('deletes with -f so smolvm never waits on stdin', () => {
+      assert.deepEqual(smolvm.delete('bot-bottle-a').argv, ['/opt/smolvm', 'machine', 'delete', '--name', 'bot-bottle-a', '-f']);
+    });
+
+    it('creates from an image or from a .smolmachine, never both', () => {
+      assert.deepEqual(smolvm.create({ name: 'bot-bottle-a', from: '/s p/x.smolmachine' }).argv, [
+        '/opt/smolvm', 'machine', 'create', '--name', 'bot-bottle-a', '--from', '/s p/x.smolmachine',
+      ]);
+      assert.deepEqual(
+        smolvm.create({ name: 'bot-bottle-a', image: 'node:22', cpus: 2, memoryMib: 1024, network: true, env: { A: 'b c' }, workdir: '/w' }).argv,
+        ['/opt/smolvm', 'machine', 'create', '--name', 'bot-bottle-a', '--image', 'node:22', '--cpus', '2', '--mem', '1024', '--net', '-e', 'A=b c', '-w', '/w'],
+      );
+      assert.throws(() => smolvm.create({ name: 'bot-bottle-a', image: 'x', from: 'y' }), UserError);
+    });
+
+    it('execs with the long --name and the command after --', () => {
+      assert.deepEqual(smolvm.exec('bot-bottle-a', ['tar', '--create']).argv, ['/opt/smolvm', 'machine', 'exec', '--name', 'bot-bottle-a', '--', 'tar', '--create']);
+      assert.deepEqual(smolvm.execArgv('bot-bottle-a', ['sh', '-l'], { interactive: true, tty: true, env: { TERM: 'xterm' }, workdir: '/home/node', timeout: '30s' }), [
+        '/opt/smolvm', 'machine', 'exec', '--name', 'bot-bottle-a', '-i', '-t', '-e', 'TERM=xterm', '-w', '/home/node', '--timeout', '30s', '--', 'sh', '-l',
+      ]);
+      assert.throws(() => smolvm.exec('bot-bottle-a', []), /needs a command/);
+    });
+
+    it('copies with the machine side marked by ":" and refuses host paths that contain one', () => {
+      assert.deepEqual(smolvm.cp({ machine: 'bot-bottle-a', path: '/var/tmp/x.tar.gz' }, { host: '/tmp/my dir/rootfs.tar.gz' }).argv, [
+        '/opt/smolvm', 'machine', 'cp', 'bot-bottle-a:/var/tmp/x.tar.gz', '/tmp/my dir/rootfs.tar.gz',
+      ]);
+      assert.throws(() => smolvm.cp({ machine: 'bot-bottle-a', path: '/x' }, { host: '/tmp/a:b' }), UserError);
+    });
+
+    it('refuses invalid machine names before anything runs', () => {
+      assert.throws(() => smolvm.start('bad name'), /contains a space/);
+      assert.throws(() => smolvm.exec('-x', ['true']), /must start with a letter or digit/);
+    });
+
+    it('packs an image to a launcher whose name does not end in .smolmachine', () => {
+      assert.deepEqual(smolvm.packCreate({ image: '127.0.0.1:5000/bot-bottle-committed:0123456789abcdef', output: '/s/committed-smolmachine' }).argv, [
+        '/opt/smolvm', 'pack', 'create', '--image', '127.0.0.1:5000/bot-bottle-committed:0123456789abcdef', '-o', '/s/committed-smolmachine',
+      ]);
+      assert.throws(() => smolvm.packCreate({ image: 'r/x:1', output: '/s/x.smolmachine' }), /must not end in \.smolmachine/);
+    });
+  });
+
+  describe('parsers', () => {
+    it('reads an empty list', () => {
+      assert.deepEqual(parseMachineList('[]'), []);
+    });
+
+    it('reads machines and keeps an unknown state as it is', () => {
+      const [api, docs] = parseMachineList(LS_JSON);
+      assert.equal(api.name, 'bot-bottle-api');
+      assert.equal(api.state, 'running');
+      assert.equal(api.pid, 4242);
+      assert.equal(api.memoryMib, 2048);
+      assert.equal(api.image, 'node:22');
+      assert.equal(api.createdAt?.toISOString(), new Date(1764400000 * 1000).toISOString());
+      assert.equal(docs.state, 'hibernating');
+      assert.equal(docs.pid, undefined);
+      assert.equal(docs.image, undefined);
+    });
+
+    it('explains garbage, truncated JSON and a non-array instead of crashing', () => {
+      assert.throws(() => parseMachineList('NAME  STATE\nbot-bottle-a running'), /cannot read: expected JSON but got "NAME  STATE/);
+      assert.throws(() => parseMachineList('[{"name":"bot-bottle-a","st'), /expected JSON/);
+      assert.throws(() => parseMachineList('{"name":"x"}'), /expected a JSON array/);
+      assert.throws(() => parseMachineList('[{"state":"running"}]'), /a machine has no name/);
+      assert.throws(() => parseMachineList(''), (e: Error) => e instanceof ToolError && /got "nothing"/.test(e.message));
+    });
+
+    it('finds the pack lines by prefix, wherever smolvm puts them', () => {
+      const stdout = ['Pulling image...', 'Packed: /s/committed-smolmachine (12.3 MB)', 'Assets: /s/committed-smolmachine.smolmachine (301.2 MB)', 'Run with: /s/committed-smolmachine', 'Note: keep the .smolmachine file alongside the binary', 'Options: --cpus --mem'].join('\n');
+      assert.deepEqual(parsePackOutput(stdout, '/s/committed-smolmachine'), {
+        launcher: '/s/committed-smolmachine',
+        artifact: '/s/committed-smolmachine.smolmachine',
+      });
+    });
+
+    it("tells smolvm's own errors from the guest command's exit status", () => {
+      assert.equal(isSmolvmError(ok('', "Error: agent operation failed: connect: machine 'bot-bottle-a' is not running.", 1)), true);
+      assert.equal(isSmolvmError(ok('', 'tar: file changed as we read it', 1)), false);
+      assert.equal(isSmolvmError(ok('', '', 124)), false);
+      assert.equal(isSmolvmError(ok('', '', 0)), false);
+    });
+  });
+
+  describe('through the runner', () => {
+    const fakeRunner = (result: RunResult, seen: RunOptions[] = []) => async (_argv: readonly string[], options?: RunOptions) => {
+      seen.push(options ?? {});
+      if (!(options?.okExitCodes ?? [0]).includes(result.exitCode)) throw new ToolError(_argv, result.exitCode, result.stderr);
+      return result;
+    };
+
+    it('passes a timed-out exec (124) as a failure unless the caller accepts it', async () => {
+      const timedOut = ok('', '', 124);
+      await assert.rejects(runTool(fakeRunner(timedOut), smolvm.exec('bot-bottle-a', ['sleep', '60'], { timeout: '1s' })), (e: ToolError) => e.exitCode === 124);
+      const result = await runTool(fakeRunner(timedOut), smolvm.exec('bot-bottle-a', ['sleep', '60'], { okExitCodes: [0, 124] }));
+      assert.equal(result.exitCode, 124);
+    });
+
+    it('keeps machine-readable list output out of the info log', async () => {
+      const seen: RunOptions[] = [];
+      const machines = await runTool(fakeRunner(ok(LS_JSON), seen), smolvm.list());
+      assert.equal(machines.length, 2);
+      assert.equal(seen[0].quietStdout, true);
+    });
+
+    it("surfaces smolvm's own Error: line as the reason for an unknown machine", async () => {
+      const notFound = ok('', "Error: config operation failed: machine status: machine 'bot-bottle-x' not found", 1);
+      const error = await runTool(fakeRunner(notFound), smolvm.status('bot-bottle-x')).catch((e) => e);
+      assert.ok(error instanceof ToolError);
+      assert.equal(error.exitCode, 1);
+      assert.equal(error.reason, "Error: config operation failed: machine status: machine 'bot-bottle-x' not found");
+    });
+  });
+});
