@@ -1,0 +1,79 @@
+/**
+ * A bottle is a running (or stopped) smolvm machine named `<prefix><slug>`, a frozen snapshot in
+ * its state folder, or both. Discovery merges the two sources.
+ */
+import { slugOf } from './names';
+import type { StateStore, Snapshot } from './state';
+import type { Machine } from './tools/smolvm';
+
+export interface Bottle {
+  slug: string;
+  machineName: string;
+  machine?: Machine;
+  snapshot?: Snapshot;
+}
+
+export function isRunning(bottle: Bottle): boolean {
+  return bottle.machine?.state === 'running';
+}
+
+/** Bottles from machines and snapshots, one per slug, sorted by slug. */
+export function mergeBottles(machines: readonly Machine[], snapshots: readonly Snapshot[], prefix: string): Bottle[] {
+  const bySlug = new Map<string, Bottle>();
+  const entry = (slug: string) => {
+    let bottle = bySlug.get(slug);
+    if (!bottle) bySlug.set(slug, (bottle = { slug, machineName: prefix + slug }));
+    return bottle;
+  };
+  for (const machine of machines) {
+    const slug = slugOf(machine.name, prefix);
+    if (slug !== undefined) entry(slug).machine = machine;
+  }
+  for (const snapshot of snapshots) entry(snapshot.slug).snapshot = snapshot;
+  return [...bySlug.values()].sort((a, b) => a.slug.localeCompare(b.slug));
+}
+
+export interface DiscoveryDeps {
+  listMachines(): Promise<Machine[]>;
+  store: StateStore;
+  prefix: string;
+}
+
+export async function discoverBottles(deps: DiscoveryDeps): Promise<Bottle[]> {
+  const [machines, snapshots] = await Promise.all([deps.listMachines(), readSnapshots(deps.store)]);
+  return mergeBottles(machines, snapshots, deps.prefix);
+}
+
+async function readSnapshots(store: StateStore): Promise<Snapshot[]> {
+  const slugs = await store.listSlugs();
+  const snapshots = await Promise.all(slugs.map((slug) => store.readSnapshot(slug)));
+  return snapshots.filter((s): s is Snapshot => s !== undefined);
+}
+
+/**
+ * Serialises discovery: `machine ls` pings every agent and can take seconds, so a refresh asked for
+ * while one runs joins it (or the one queued after it) instead of starting a second list.
+ */
+export class BottleCatalog {
+  private running?: Promise<Bottle[]>;
+  private queued?: Promise<Bottle[]>;
+
+  constructor(private readonly discover: () => Promise<Bottle[]>) {}
+
+  refresh(): Promise<Bottle[]> {
+    if (!this.running) return this.start();
+    this.queued ??= this.running.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return this.start();
+    });
+    return this.queued;
+  }
+
+  private start(): Promise<Bottle[]> {
+    const current = this.discover().finally(() => {
+      if (this.running === current) this.running = undefined;
+    });
+    this.running = current;
+    return current;
+  }
+}

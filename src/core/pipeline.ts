@@ -1,0 +1,120 @@
+/**
+ * Runs a list of named, weighted steps. Each step may defer cleanups; they run in reverse order
+ * whatever happens (success, failure, cancel). Progress is reported by weight, and by the fraction
+ * a step reports of itself. The signal is checked between steps and handed to each one.
+ */
+import { CancelledError, errorMessage, isCancelled } from './errors';
+import type { Log } from './log';
+import type { StepTiming } from './state';
+
+export interface StepContext {
+  readonly signal: AbortSignal;
+  readonly log: Log;
+  /** Registers undo work; it runs after the pipeline ends, latest first, even on failure or cancel. */
+  defer(label: string, cleanup: () => Promise<unknown> | unknown): void;
+  /** How far the current step is, 0..1, with an optional detail such as bytes copied. */
+  progress(fraction: number, detail?: string): void;
+}
+
+export interface Step<S> {
+  id: string;
+  title: string;
+  /** Share of the whole pipeline's time this step usually takes. */
+  weight: number;
+  run(ctx: StepContext, state: S): Promise<void>;
+}
+
+export interface PipelineProgress {
+  stepIndex: number;
+  stepCount: number;
+  stepId: string;
+  stepTitle: string;
+  /** The whole pipeline's progress, 0..1. */
+  fraction: number;
+  detail?: string;
+}
+
+export interface PipelineOptions {
+  signal: AbortSignal;
+  log: Log;
+  onProgress?: (progress: PipelineProgress) => void;
+}
+
+/** A step failed: says which, with the cause's own message. */
+export class StepFailedError extends Error {
+  constructor(
+    readonly stepId: string,
+    readonly stepTitle: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${stepTitle} failed: ${errorMessage(cause)}`);
+    this.name = 'StepFailedError';
+  }
+}
+
+interface Deferred {
+  label: string;
+  cleanup: () => Promise<unknown> | unknown;
+}
+
+export async function runPipeline<S>(steps: readonly Step<S>[], state: S, options: PipelineOptions): Promise<StepTiming[]> {
+  const deferred: Deferred[] = [];
+  const timings: StepTiming[] = [];
+  const totalWeight = steps.reduce((sum, s) => sum + s.weight, 0) || 1;
+  let doneWeight = 0;
+  try {
+    for (const [index, step] of steps.entries()) {
+      if (options.signal.aborted) throw new CancelledError();
+      const report = (fraction: number, detail?: string) =>
+        options.onProgress?.({
+          stepIndex: index,
+          stepCount: steps.length,
+          stepId: step.id,
+          stepTitle: step.title,
+          fraction: (doneWeight + step.weight * clamp(fraction)) / totalWeight,
+          detail,
+        });
+      const ctx: StepContext = {
+        signal: options.signal,
+        log: options.log,
+        defer: (label, cleanup) => deferred.push({ label, cleanup }),
+        progress: report,
+      };
+      report(0);
+      options.log.info(`Step ${index + 1}/${steps.length}: ${step.title}`);
+      const started = Date.now();
+      await runStep(step, ctx, state, options.signal);
+      timings.push({ id: step.id, title: step.title, ms: Date.now() - started });
+      report(1);
+      doneWeight += step.weight;
+    }
+    return timings;
+  } finally {
+    await runCleanups(deferred, options.log);
+  }
+}
+
+async function runStep<S>(step: Step<S>, ctx: StepContext, state: S, signal: AbortSignal): Promise<void> {
+  try {
+    await step.run(ctx, state);
+  } catch (error) {
+    if (isCancelled(error) || signal.aborted) throw new CancelledError(`Cancelled during "${step.title}"`);
+    throw new StepFailedError(step.id, step.title, error);
+  }
+  if (signal.aborted) throw new CancelledError(`Cancelled during "${step.title}"`);
+}
+
+/** Cleanups never throw: each failure is logged and the rest still run. */
+async function runCleanups(deferred: Deferred[], log: Log): Promise<void> {
+  for (const { label, cleanup } of deferred.reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      log.warn(`Cleanup "${label}" failed: ${errorMessage(error)}`);
+    }
+  }
+}
+
+function clamp(fraction: number): number {
+  return Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+}

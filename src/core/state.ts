@@ -1,0 +1,211 @@
+/**
+ * The bottle state folders: one per slug under a root, holding the last good snapshot at the seed's
+ * paths (`committed-smolmachine` and its `.smolmachine` sidecar) and a JSON record beside them.
+ */
+import { hostname, homedir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from './errors';
+import { isProcessAlive, writeFileAtomic } from './fsutil';
+import { slugProblem } from './names';
+
+export const LAUNCHER_NAME = 'committed-smolmachine';
+export const SIDECAR_NAME = `${LAUNCHER_NAME}.smolmachine`;
+export const RECORD_NAME = 'snapshot.json';
+export const IMAGE_TARBALL_NAME = 'committed.image.tar';
+const LOCK_NAME = '.bot-bottle.lock';
+
+export interface StepTiming {
+  id: string;
+  title: string;
+  ms: number;
+}
+
+/** What a freeze writes beside the sidecar. */
+export interface SnapshotRecord {
+  version: 1;
+  slug: string;
+  machine: string;
+  createdAt: string;
+  sidecar: string;
+  launcher: string;
+  sidecarBytes: number;
+  sha256: string;
+  archiveBytes?: number;
+  imageBuilder?: string;
+  tools: Record<string, string>;
+  steps: StepTiming[];
+}
+
+export interface Snapshot {
+  slug: string;
+  sidecar: string;
+  launcher: string;
+  sizeBytes: number;
+  createdAt: Date;
+  /** Missing for a sidecar that bot-bottle's own tools or an older version wrote. */
+  record?: SnapshotRecord;
+}
+
+export interface LockOwner {
+  pid: number;
+  host: string;
+  operation: string;
+  since: string;
+}
+
+export interface BottleLock {
+  readonly owner: LockOwner;
+  release(): Promise<void>;
+}
+
+/** The platform's bot-bottle state folder, used when `botBottle.stateDir` is empty. */
+export function defaultStateRoot(platform = process.platform, env = process.env, home = homedir()): string {
+  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'bot-bottle', 'bottles');
+  const stateHome = env.XDG_STATE_HOME || join(home, '.local', 'state');
+  return join(stateHome, 'bot-bottle', 'bottles');
+}
+
+export class StateStore {
+  constructor(readonly root: string) {}
+
+  bottleDir(slug: string): string {
+    return join(this.root, slug);
+  }
+
+  sidecarPath(slug: string): string {
+    return join(this.bottleDir(slug), SIDECAR_NAME);
+  }
+
+  launcherPath(slug: string): string {
+    return join(this.bottleDir(slug), LAUNCHER_NAME);
+  }
+
+  recordPath(slug: string): string {
+    return join(this.bottleDir(slug), RECORD_NAME);
+  }
+
+  async ensureBottleDir(slug: string): Promise<string> {
+    const dir = this.bottleDir(slug);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new UserError(`Cannot create the state folder ${dir}: ${(error as Error).message}. Check botBottle.stateDir.`);
+    }
+    return dir;
+  }
+
+  /** Slugs of every state folder (a folder name that could not be a bottle is passed over). */
+  async listSlugs(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.root, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    return entries.filter((e) => e.isDirectory() && !slugProblem(e.name)).map((e) => e.name).sort();
+  }
+
+  async readSnapshot(slug: string): Promise<Snapshot | undefined> {
+    const sidecar = this.sidecarPath(slug);
+    let info;
+    try {
+      info = await stat(sidecar);
+    } catch {
+      return undefined;
+    }
+    if (!info.isFile()) return undefined;
+    const record = await this.readRecord(slug);
+    return {
+      slug,
+      sidecar,
+      launcher: this.launcherPath(slug),
+      sizeBytes: info.size,
+      createdAt: record ? new Date(record.createdAt) : info.mtime,
+      record,
+    };
+  }
+
+  async readRecord(slug: string): Promise<SnapshotRecord | undefined> {
+    try {
+      const value = JSON.parse(await readFile(this.recordPath(slug), 'utf8')) as SnapshotRecord;
+      return value?.version === 1 && typeof value.sha256 === 'string' ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeRecord(record: SnapshotRecord): Promise<void> {
+    await writeFileAtomic(this.recordPath(record.slug), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async deleteSnapshot(slug: string): Promise<void> {
+    for (const path of [this.sidecarPath(slug), this.launcherPath(slug), this.recordPath(slug)]) await rm(path, { force: true });
+  }
+
+  /**
+   * Takes the bottle's lock for one operation (freeze, resume), across processes and VS Code
+   * windows: an exclusive lock file naming its owner. A lock whose owner process is gone is stale
+   * and taken over.
+   */
+  async lock(slug: string, operation: string): Promise<BottleLock> {
+    await this.ensureBottleDir(slug);
+    const path = join(this.bottleDir(slug), LOCK_NAME);
+    const owner: LockOwner = { pid: process.pid, host: hostname(), operation, since: new Date().toISOString() };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (await createWithContent(path, JSON.stringify(owner))) return { owner, release: () => rm(path, { force: true }) };
+      const holder = await readLockOwner(path);
+      if (holder && !isStale(holder)) throw new UserError(lockedMessage(slug, holder));
+      await rm(path, { force: true });
+    }
+    throw new UserError(`Could not take the lock for bottle "${slug}". Try again.`);
+  }
+
+  /** The live owner of a bottle's lock, if any (to disable Freeze while one runs elsewhere). */
+  async lockOwner(slug: string): Promise<LockOwner | undefined> {
+    const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
+    return holder && !isStale(holder) ? holder : undefined;
+  }
+}
+
+/** Creates the file with its content in one step (a hard link), or returns false if it exists. */
+async function createWithContent(path: string, content: string): Promise<boolean> {
+  const temp = `${path}.${process.pid}.${Date.now()}`;
+  await writeFile(temp, content);
+  try {
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+async function readLockOwner(path: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Only a lock from this host whose process is gone is known to be stale. */
+function isStale(owner: LockOwner): boolean {
+  return owner.host === hostname() && !isProcessAlive(owner.pid);
+}
+
+function lockedMessage(slug: string, owner: LockOwner): string {
+  const where = owner.pid === process.pid ? 'in this window' : `by process ${owner.pid} on ${owner.host}`;
+  return `A ${owner.operation} of bottle "${slug}" is already running (${where}, since ${owner.since}). Wait for it to finish.`;
+}
+
+export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { signal })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
