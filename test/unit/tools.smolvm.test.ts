@@ -87,7 +87,7 @@ describe('smolvm client', () => {
     });
 
     it('explains garbage, truncated JSON and a non-array instead of crashing', () => {
-      assert.throws(() => parseMachineList('NAME  STATE\nbot-bottle-a running'), /cannot read: expected JSON but got "NAME  STATE/);
+      assert.throws(() => parseMachineList('NAME  STATE\nbot-bottle-a running'), /cannot read: expected JSON but got "NAME {2}STATE/);
       assert.throws(() => parseMachineList('[{"name":"bot-bottle-a","st'), /expected JSON/);
       assert.throws(() => parseMachineList('{"name":"x"}'), /expected a JSON array/);
       assert.throws(() => parseMachineList('[{"state":"running"}]'), /a machine has no name/);
