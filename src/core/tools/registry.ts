@@ -1,0 +1,434 @@
+/**
+ * A throwaway image registry on the loopback interface, alive for one freeze.
+ *
+ * It has two addresses: the push endpoint (how this host reaches it) and the pull endpoint (how a
+ * VM reaches it; smolvm pulls inside a helper VM). Distribution's own binary is used when there
+ * is one; otherwise the `registry:2` image runs under docker. Either way it only ever listens on
+ * 127.0.0.1, and stopping it leaves no process, container or folder behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+import { CancelledError, ToolError, UserError } from '../errors';
+import type { Log } from '../log';
+import { createRunner, formatCommand, type RunOptions, type Stream } from '../run';
+import { runTool, UnexpectedOutputError, type ToolCommand } from './command';
+
+export const DEFAULT_PULL_HOST = '127.0.0.1';
+export const REGISTRY_IMAGE = 'registry:2';
+const PUSH_HOST = '127.0.0.1';
+const CONTAINER_PORT = '5000/tcp';
+const DEFAULT_START_TIMEOUT_MS = 15_000;
+const POLL_INTERVAL_MS = 25;
+
+export interface EphemeralRegistryOptions {
+  /** Distribution's binary (`registry`, Debian's `docker-registry`); preferred when given. */
+  registryBin?: string;
+  /** Runs the registry image when there is no registry binary. */
+  dockerBin?: string;
+  log: Log;
+  signal?: AbortSignal;
+  /** The host name or address a VM uses to reach this host's loopback; default 127.0.0.1. */
+  pullHost?: string;
+  /** Added to the environment of docker commands (DOCKER_HOST, DOCKER_CONFIG...). */
+  dockerEnv?: Readonly<Record<string, string>>;
+  /** Where the registry's temporary folder is made; default the OS temp folder. */
+  tmpRoot?: string;
+  /** Give up when the registry does not answer within this long; default 15 s. */
+  startTimeoutMs?: number;
+}
+
+export type RegistryBacking =
+  | { readonly kind: 'process'; readonly pid: number; readonly dir: string }
+  | { readonly kind: 'container'; readonly name: string };
+
+export interface EphemeralRegistry {
+  /** `127.0.0.1:PORT`: where this host pushes. */
+  readonly pushEndpoint: string;
+  /** `<pullHost>:PORT`: where a VM pulls from. */
+  readonly pullEndpoint: string;
+  readonly port: number;
+  /** What runs it, for the log and for tests. */
+  readonly backing: RegistryBacking;
+  /** Stops it and removes its storage. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+export async function startEphemeralRegistry(options: EphemeralRegistryOptions): Promise<EphemeralRegistry> {
+  const pullHost = checkedPullHost(options.pullHost ?? DEFAULT_PULL_HOST);
+  throwIfCancelled(options.signal);
+  if (options.registryBin) return startRegistryProcess(options.registryBin, pullHost, options);
+  if (options.dockerBin) return startRegistryContainer(options.dockerBin, pullHost, options);
+  throw new UserError(
+    'The freeze needs an image registry: install Distribution (`registry`, or `docker-registry` on Debian) or docker, or set botBottle.paths.registry.',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distribution's binary in a temp folder
+
+async function startRegistryProcess(bin: string, pullHost: string, options: EphemeralRegistryOptions): Promise<EphemeralRegistry> {
+  const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+  const dir = await mkdtemp(join(options.tmpRoot ?? tmpdir(), 'bot-bottle-registry-'));
+  let server: BackgroundProcess | undefined;
+  const cleanUp = async () => {
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const configFile = join(dir, 'config.yml');
+    await writeFile(configFile, registryConfig(join(dir, 'data'), randomBytes(16).toString('hex')), { mode: 0o600 });
+    throwIfCancelled(options.signal);
+    server = startBackgroundProcess(options.log, [bin, 'serve', configFile], { cwd: dir, env: registryEnv(), extendEnv: false });
+    const address = await waitForListening(server, options.signal, deadline);
+    if (!isLoopback(address.host)) throw new Error(`The registry listens on ${address.host}, not on loopback; it was stopped.`);
+    await waitUntilAnswering(address.port, { signal: options.signal, deadline, whyGone: () => server?.exitDescription() });
+    options.log.info(`Registry ready on ${PUSH_HOST}:${address.port}`);
+    const backing = { kind: 'process', pid: server.pid, dir } as const;
+    return registryHandle(address.port, pullHost, backing, once(cleanUp));
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+/** Distribution's configuration: loopback only, a port the kernel picks, no auth, storage in `dataDir`. */
+export function registryConfig(dataDir: string, httpSecret: string): string {
+  // JSON strings are valid YAML scalars, which keeps odd characters in paths harmless.
+  const q = (value: string) => JSON.stringify(value);
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${q(dataDir)}`,
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: ${q(`${PUSH_HOST}:0`)}`,
+    `  secret: ${q(httpSecret)}`,
+    '',
+  ].join('\n');
+}
+
+/** Distribution lets REGISTRY_* variables override its config (even the listen address): drop them. */
+function registryEnv(): Record<string, string> {
+  const kept = Object.entries(process.env).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined && !entry[0].startsWith('REGISTRY_'),
+  );
+  return Object.fromEntries(kept);
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** Reads Distribution's `listening on HOST:PORT` log line. */
+export function parseListeningLine(line: string): ListenAddress | undefined {
+  const match = /listening on (\[[0-9a-fA-F:.]+\]|[^\s:"]+):(\d+)/.exec(line);
+  return match ? { host: match[1], port: Number(match[2]) } : undefined;
+}
+
+export function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === '::1' || host === 'localhost';
+}
+
+function waitForListening(server: BackgroundProcess, signal: AbortSignal | undefined, deadline: number): Promise<ListenAddress> {
+  const timeoutMs = Math.max(0, deadline - Date.now());
+  return new Promise<ListenAddress>((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      stopListening();
+      signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+      outcome();
+    };
+    const stopListening = server.onLine((_stream, line) => {
+      const address = parseListeningLine(line);
+      if (address) settle(() => resolve(address));
+    });
+    const onAbort = () => settle(() => reject(new CancelledError()));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => settle(() => reject(notListeningError(server, timeoutMs))), timeoutMs);
+    void server.exited.then(() => settle(() => reject(exitedEarlyError(server))));
+  });
+}
+
+function notListeningError(server: BackgroundProcess, timeoutMs: number): Error {
+  return new Error(`The registry did not report its address within ${Math.round(timeoutMs / 1000)}s.${lastWords(server)}`);
+}
+
+function exitedEarlyError(server: BackgroundProcess): ToolError {
+  const detail = `The registry ${server.exitDescription()} before it was ready.${lastWords(server)}`;
+  return new ToolError(server.argv, server.exitCode(), server.recentOutput(), detail);
+}
+
+function lastWords(server: BackgroundProcess): string {
+  const output = server.recentOutput().trim();
+  return output ? ` Its last output:\n${output}` : '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry image under docker (no registry binary installed)
+
+async function startRegistryContainer(dockerBin: string, pullHost: string, options: EphemeralRegistryOptions): Promise<EphemeralRegistry> {
+  const run = createRunner(options.log);
+  // Named up front so that a cancel racing `docker run` can still remove what it created.
+  const name = `bot-bottle-registry-${randomBytes(6).toString('hex')}`;
+  const runOptions: RunOptions = { signal: options.signal, env: options.dockerEnv };
+  const remove = async () => {
+    await runTool(run, removeContainer(dockerBin, name), { env: options.dockerEnv });
+  };
+  try {
+    await runTool(run, runRegistryContainer(dockerBin, name), runOptions);
+    const port = await runTool(run, publishedPort(dockerBin, name), runOptions);
+    const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    await waitUntilAnswering(port, { signal: options.signal, deadline, whyGone: () => undefined });
+    return registryHandle(port, pullHost, { kind: 'container', name }, once(remove));
+  } catch (error) {
+    await remove().catch(() => undefined);
+    throw error;
+  }
+}
+
+export function runRegistryContainer(dockerBin: string, name: string, image = REGISTRY_IMAGE): ToolCommand<string> {
+  return {
+    argv: [
+      dockerBin, 'run', '--detach', '--rm', '--name', name,
+      '--label', 'bot-bottle.ephemeral-registry=true',
+      // Loopback only; an empty host port makes the engine pick a free one.
+      '--publish', `${PUSH_HOST}::5000`,
+      image,
+    ],
+    parse: ({ stdout }) => stdout.trim().split('\n').at(-1) ?? '',
+  };
+}
+
+export function publishedPort(dockerBin: string, name: string): ToolCommand<number> {
+  return { argv: [dockerBin, 'port', name, CONTAINER_PORT], parse: ({ stdout }) => parsePublishedPort(stdout) };
+}
+
+/** Reads `docker port` output (`127.0.0.1:49153`, one line per binding); anything off loopback is refused. */
+export function parsePublishedPort(stdout: string): number {
+  const bindings = stdout.split('\n').map((line) => line.trim()).filter(Boolean).map(parseBinding);
+  const port = bindings[0]?.port;
+  if (!port || bindings.some((binding) => !binding || !isLoopback(binding.host))) {
+    throw new UnexpectedOutputError('docker port', 'only loopback bindings (127.0.0.1:PORT)', stdout);
+  }
+  return port;
+}
+
+function parseBinding(text: string): ListenAddress | undefined {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^\s:]+):(\d+)$/.exec(text);
+  return match ? { host: match[1], port: Number(match[2]) } : undefined;
+}
+
+/** Removes the container; one that is gone already (it ran with --rm) counts as removed. */
+export function removeContainer(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'rm', '--force', name], okExitCodes: [0, 1], parse: (result) => checkRemoved(result.exitCode, result.stderr, name) };
+}
+
+function checkRemoved(exitCode: number, stderr: string, name: string): void {
+  if (exitCode !== 0 && !/no such container/i.test(stderr)) throw new Error(`Could not remove the registry container ${name}: ${stderr.trim()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared
+
+function registryHandle(port: number, pullHost: string, backing: RegistryBacking, stop: () => Promise<void>): EphemeralRegistry {
+  return { pushEndpoint: `${PUSH_HOST}:${port}`, pullEndpoint: `${pullHost}:${port}`, port, backing, stop };
+}
+
+/** A host name, IPv4 address or bracketed IPv6 address; no scheme, port or path. */
+function checkedPullHost(host: string): string {
+  const trimmed = host.trim();
+  if (/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(trimmed) || /^\[[0-9a-fA-F:]+\]$/.test(trimmed)) return trimmed;
+  throw new UserError(`botBottle.registry.pullHost must be a host name or address without scheme or port, not "${host}".`);
+}
+
+interface AnswerWait {
+  signal: AbortSignal | undefined;
+  deadline: number;
+  /** Says why the registry cannot answer any more (it exited), or undefined. */
+  whyGone: () => string | undefined;
+}
+
+async function waitUntilAnswering(port: number, wait: AnswerWait): Promise<void> {
+  for (;;) {
+    throwIfCancelled(wait.signal);
+    if (await answersV2(port)) return;
+    const gone = wait.whyGone();
+    if (gone) throw new Error(`The registry ${gone} before it answered.`);
+    if (Date.now() > wait.deadline) throw new Error(`The registry on ${PUSH_HOST}:${port} did not answer GET /v2/ in time.`);
+    await sleep(POLL_INTERVAL_MS);
+  }
+}
+
+/** One GET /v2/ without keep-alive (a pooled socket would outlive the registry). */
+function answersV2(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get({ host: PUSH_HOST, port, path: '/v2/', agent: false, timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+  });
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
+}
+
+function once(action: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= action());
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A long-lived background process. Meant to move into src/core/run.ts next to the Runner, which
+// only knows commands that run to completion.
+
+export interface BackgroundProcessOptions {
+  cwd?: string;
+  env?: Readonly<Record<string, string>>;
+  /** Inherit this process's environment as well as `env`; default true. */
+  extendEnv?: boolean;
+}
+
+export interface BackgroundProcess {
+  readonly argv: readonly string[];
+  readonly pid: number;
+  /** Resolves (never rejects) once the process has exited. */
+  readonly exited: Promise<void>;
+  /** Undefined while it runs, or when it ended by a signal or never started. */
+  exitCode(): number | undefined;
+  /** "exited with status 1", "was killed by SIGKILL", "could not be started (ENOENT)", or undefined while running. */
+  exitDescription(): string | undefined;
+  /** Its last lines of output, stdout and stderr interleaved. */
+  recentOutput(): string;
+  /** Calls `listener` with every line from now on; returns the unsubscribe function. */
+  onLine(listener: (stream: Stream, line: string) => void): () => void;
+  /** SIGTERM to its process group, SIGKILL after `graceMs`; resolves once the whole group is gone. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const RECENT_LINES = 20;
+const DEFAULT_GRACE_MS = 3000;
+const KILL_WAIT_MS = 5000;
+
+/**
+ * Starts `argv` in its own process group (so that stopping it reaches its children too) and
+ * streams every output line to `log`, as the Runner does. Nothing is buffered beyond the last
+ * few lines: the process may run for a long time.
+ */
+export function startBackgroundProcess(log: Log, argv: readonly string[], options: BackgroundProcessOptions = {}): BackgroundProcess {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('startBackgroundProcess needs a command');
+  log.info(`$ ${formatCommand(argv)} &`);
+  const name = basename(file);
+  const child = execa(file, args, {
+    detached: true,
+    reject: false,
+    buffer: false,
+    stdin: 'ignore',
+    cwd: options.cwd,
+    env: options.env ? { ...options.env } : undefined,
+    extendEnv: options.extendEnv ?? true,
+  });
+  const pid = child.pid ?? 0;
+  const recent: string[] = [];
+  const listeners = new Set<(stream: Stream, line: string) => void>();
+  const onOutputLine = (stream: Stream, line: string) => {
+    log.info(`  ${line}`);
+    recent.push(line);
+    if (recent.length > RECENT_LINES) recent.shift();
+    for (const listener of [...listeners]) listener(stream, line);
+  };
+  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stdout', line));
+  createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stderr', line));
+
+  // execa does not clean up detached children when Node exits; do it ourselves.
+  const killOnExit = () => signalGroup(pid, 'SIGKILL');
+  if (pid) process.once('exit', killOnExit);
+
+  let ended: { exitCode?: number; description: string } | undefined;
+  const exited = child.then((result) => {
+    process.removeListener('exit', killOnExit);
+    ended = describeEnd(result.exitCode, result.signal, result.failed ? result.code : undefined);
+    log.info(`  ${name} ${ended.description}`);
+  });
+
+  const groupGone = () => ended !== undefined && !groupAlive(pid);
+  const stop = async (graceMs = DEFAULT_GRACE_MS) => {
+    if (!pid || groupGone()) return;
+    signalGroup(pid, 'SIGTERM');
+    if (await waitUntil(groupGone, graceMs)) return;
+    log.warn(`  ${name} ignored SIGTERM for ${graceMs} ms; killing its process group`);
+    signalGroup(pid, 'SIGKILL');
+    if (!(await waitUntil(groupGone, KILL_WAIT_MS))) log.warn(`  process group ${pid} is still there after SIGKILL`);
+  };
+
+  return {
+    argv,
+    pid,
+    exited,
+    exitCode: () => ended?.exitCode,
+    exitDescription: () => ended?.description,
+    recentOutput: () => recent.join('\n'),
+    onLine: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    stop,
+  };
+}
+
+function describeEnd(exitCode: number | undefined, signal: string | undefined, code: string | undefined): { exitCode?: number; description: string } {
+  if (exitCode !== undefined) return { exitCode, description: `exited with status ${exitCode}` };
+  if (signal) return { description: `was killed by ${signal}` };
+  return { description: `could not be started${code ? ` (${code})` : ''}` };
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() >= end) return false;
+    await sleep(POLL_INTERVAL_MS);
+  }
+  return true;
+}
