@@ -1,19 +1,19 @@
 /**
- * A tool client builds a command and knows how to read its output; it runs nothing itself.
- * The caller runs the command through a Runner, so every process goes through src/core/run.ts.
+ * A tool call described as data: the argv to run and how to read its result. Tool clients build
+ * these and run nothing themselves; `runTool` executes one through the process runner.
  */
 import type { RunOptions, RunResult, Runner } from '../run';
 
 export interface ToolCommand<T> {
-  readonly argv: readonly string[];
-  /** Exit codes that count as success; the Runner's default ([0]) when absent. */
-  readonly okExitCodes?: readonly number[];
-  /** Bulky machine-readable stdout (JSON) goes to the trace level of the log only. */
-  readonly quietStdout?: boolean;
+  argv: string[];
+  /** Exit codes that count as success; default [0]. */
+  okExitCodes?: number[];
+  /** Bulky machine-readable stdout (JSON) goes to the log at trace level only. */
+  quietStdout?: boolean;
   parse(result: RunResult): T;
 }
 
-/** Runs a tool command and parses its result. Options given here win over the command's own. */
+/** Options given here win over the command's own, except those left undefined. */
 export async function runTool<T>(run: Runner, command: ToolCommand<T>, options: RunOptions = {}): Promise<T> {
   const result = await run(command.argv, {
     okExitCodes: command.okExitCodes,
