@@ -72,7 +72,8 @@ export async function startEphemeralRegistry(options: EphemeralRegistryOptions):
 // Distribution's binary in a temp folder
 
 async function startRegistryProcess(bin: string, pullHost: string, options: EphemeralRegistryOptions): Promise<EphemeralRegistry> {
-  const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+  const limitMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const deadline = Date.now() + limitMs;
   const dir = await mkdtemp(join(options.tmpRoot ?? tmpdir(), 'bot-bottle-registry-'));
   let server: BackgroundProcess | undefined;
   const cleanUp = async () => {
@@ -84,7 +85,7 @@ async function startRegistryProcess(bin: string, pullHost: string, options: Ephe
     await writeFile(configFile, registryConfig(join(dir, 'data'), randomBytes(16).toString('hex')), { mode: 0o600 });
     throwIfCancelled(options.signal);
     server = startBackgroundProcess(options.log, [bin, 'serve', configFile], { cwd: dir, env: registryEnv(), extendEnv: false });
-    const address = await waitForListening(server, options.signal, deadline);
+    const address = await waitForListening(server, options.signal, deadline, limitMs);
     if (!isLoopback(address.host)) throw new Error(`The registry listens on ${address.host}, not on loopback; it was stopped.`);
     await waitUntilAnswering(address.port, { signal: options.signal, deadline, whyGone: () => server?.exitDescription() });
     options.log.info(`Registry ready on ${PUSH_HOST}:${address.port}`);
@@ -142,8 +143,7 @@ export function isLoopback(host: string): boolean {
   return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === '::1' || host === 'localhost';
 }
 
-function waitForListening(server: BackgroundProcess, signal: AbortSignal | undefined, deadline: number): Promise<ListenAddress> {
-  const timeoutMs = Math.max(0, deadline - Date.now());
+function waitForListening(server: BackgroundProcess, signal: AbortSignal | undefined, deadline: number, limitMs: number): Promise<ListenAddress> {
   return new Promise<ListenAddress>((resolve, reject) => {
     let settled = false;
     const settle = (outcome: () => void) => {
@@ -160,13 +160,13 @@ function waitForListening(server: BackgroundProcess, signal: AbortSignal | undef
     });
     const onAbort = () => settle(() => reject(new CancelledError()));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => settle(() => reject(notListeningError(server, timeoutMs))), timeoutMs);
+    const timer = setTimeout(() => settle(() => reject(notListeningError(server, limitMs))), Math.max(0, deadline - Date.now()));
     void server.exited.then(() => settle(() => reject(exitedEarlyError(server))));
   });
 }
 
-function notListeningError(server: BackgroundProcess, timeoutMs: number): Error {
-  return new Error(`The registry did not report its address within ${Math.round(timeoutMs / 1000)}s.${lastWords(server)}`);
+function notListeningError(server: BackgroundProcess, limitMs: number): Error {
+  return new Error(`The registry did not report its address within ${formatDuration(limitMs)}.${lastWords(server)}`);
 }
 
 function exitedEarlyError(server: BackgroundProcess): ToolError {
@@ -294,6 +294,10 @@ function throwIfCancelled(signal: AbortSignal | undefined): void {
 function once(action: () => Promise<void>): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () => (running ??= action());
+}
+
+function formatDuration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
 function sleep(ms: number): Promise<void> {
