@@ -24,6 +24,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Log stdout at trace level only (bulky machine-readable output such as JSON). */
   quietStdout?: boolean;
+  /** A periodic read-only query (the tree's refresh): logged at trace level unless it fails. */
+  routine?: boolean;
 }
 
 export interface RunResult {
@@ -47,9 +49,10 @@ async function runProcess(log: Log, argv: readonly string[], options: RunOptions
   if (!file) throw new Error('runProcess needs a command');
   if (options.signal?.aborted) throw new CancelledError();
 
-  log.info(`$ ${formatCommand(argv)}`);
+  const note = options.routine ? log.trace.bind(log) : log.info.bind(log);
+  note(`$ ${formatCommand(argv)}`);
   const started = Date.now();
-  const child = execa(file, args, childOptions(log, options));
+  const child = execa(file, args, childOptions(log, note, options));
   const stopKilling = killGroupWhen(child.pid, options);
 
   const result = await child;
@@ -71,17 +74,20 @@ async function runProcess(log: Log, argv: readonly string[], options: RunOptions
     throw new ToolError(argv, undefined, stderrTail, detail);
   }
   const ok = (options.okExitCodes ?? [0]).includes(result.exitCode);
-  log[ok ? 'info' : 'warn'](`  exit ${result.exitCode} in ${elapsed}`);
-  if (!ok) throw new ToolError(argv, result.exitCode, stderrTail);
+  if (!ok) {
+    log.warn(`  exit ${result.exitCode} in ${elapsed}: ${formatCommand(argv)}`);
+    throw new ToolError(argv, result.exitCode, stderrTail);
+  }
+  note(`  exit ${result.exitCode} in ${elapsed}`);
   return { exitCode: result.exitCode, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
 }
 
-function childOptions(log: Log, options: RunOptions): Options {
+function childOptions(log: Log, note: (message: string) => void, options: RunOptions): Options {
   const logLine = (stream: Stream) =>
     function* (line: unknown) {
       const text = String(line);
       if (stream === 'stdout' && options.quietStdout) log.trace(`  ${text}`);
-      else log.info(`  ${text}`);
+      else note(`  ${text}`);
       options.onLine?.(stream, text);
       yield text;
     };

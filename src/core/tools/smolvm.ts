@@ -20,6 +20,8 @@ export interface Machine {
   cpus?: number;
   memoryMib?: number;
   createdAt?: Date;
+  /** How long the VM process has run; filled in by discovery from `ps`, not by smolvm. */
+  uptimeSeconds?: number;
 }
 
 export interface CreateOptions {
