@@ -145,23 +145,25 @@ export function isLoopback(host: string): boolean {
 
 function waitForListening(server: BackgroundProcess, signal: AbortSignal | undefined, deadline: number, limitMs: number): Promise<ListenAddress> {
   return new Promise<ListenAddress>((resolve, reject) => {
+    const cleanups: (() => void)[] = [];
     let settled = false;
     const settle = (outcome: () => void) => {
       if (settled) return;
       settled = true;
-      stopListening();
-      signal?.removeEventListener('abort', onAbort);
-      clearTimeout(timer);
+      for (const cleanup of cleanups) cleanup();
       outcome();
     };
-    const stopListening = server.onLine((_stream, line) => {
+    cleanups.push(server.onLine((_stream, line) => {
       const address = parseListeningLine(line);
       if (address) settle(() => resolve(address));
-    });
+    }));
+    const timer = setTimeout(() => settle(() => reject(notListeningError(server, limitMs))), Math.max(0, deadline - Date.now()));
+    cleanups.push(() => clearTimeout(timer));
     const onAbort = () => settle(() => reject(new CancelledError()));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => settle(() => reject(notListeningError(server, limitMs))), Math.max(0, deadline - Date.now()));
+    cleanups.push(() => signal?.removeEventListener('abort', onAbort));
     void server.exited.then(() => settle(() => reject(exitedEarlyError(server))));
+    if (signal?.aborted) onAbort();
   });
 }
 
