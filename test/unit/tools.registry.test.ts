@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError, UserError } from '../../src/core/errors';
@@ -177,6 +179,74 @@ describe('ephemeral registry: lifecycle with a stand-in registry binary', functi
     await assert.rejects(startEphemeralRegistry({ log }), (error: unknown) => error instanceof UserError && /botBottle\.paths\.registry/.test(error.message));
     await assert.rejects(startEphemeralRegistry({ registryBin: '/x', log, pullHost: 'http://host:5000' }), /botBottle\.registry\.pullHost/);
     assert.equal(existsSync(join(dir, 'fake.pid')), false);
+  });
+});
+
+describe('ephemeral registry: container lifecycle with a stand-in docker', function () {
+  this.timeout(15_000);
+  let dir: string;
+  let calls: string;
+  let server: Server;
+  let port: number;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'bb-registry-docker-'));
+    calls = join(dir, 'calls');
+    writeFileSync(calls, '');
+    server = createServer((req, res) => {
+      res.statusCode = req.url === '/v2/' ? 200 : 404;
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterEach(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A `docker` that records its argv; `run` takes `runSeconds`, `port` names the test's server. */
+  function fakeDocker(runSeconds = 0): string {
+    const script = join(dir, 'docker');
+    writeFileSync(script, [
+      '#!/bin/sh',
+      `echo "$*" >> '${calls}'`,
+      'case "$1" in',
+      `  run) sleep ${runSeconds}; echo 0123456789abcdef ;;`,
+      `  port) echo 127.0.0.1:${port} ;;`,
+      '  rm) echo "$3" ;;',
+      'esac',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    return script;
+  }
+
+  const recorded = () => readFileSync(calls, 'utf8').trim().split('\n').filter(Boolean);
+
+  it('runs the registry image when there is no registry binary, and removes the container on stop', async () => {
+    const registry = await startEphemeralRegistry({ dockerBin: fakeDocker(), log: new MemoryLog(), dockerEnv: { DOCKER_HOST: 'unix:///x.sock' } });
+    assert.equal(registry.pushEndpoint, `127.0.0.1:${port}`);
+    assert.equal(registry.backing.kind, 'container');
+    const name = (registry.backing as { name: string }).name;
+    assert.match(name, /^bot-bottle-registry-[0-9a-f]{12}$/);
+    await registry.stop();
+    await registry.stop();
+    assert.deepEqual(recorded(), [
+      `run --detach --rm --name ${name} --label bot-bottle.ephemeral-registry=true --publish 127.0.0.1::5000 registry:2`,
+      `port ${name} 5000/tcp`,
+      `rm --force ${name}`,
+    ]);
+  });
+
+  it('removes the container by name when cancelled during docker run', async () => {
+    const controller = new AbortController();
+    const starting = startEphemeralRegistry({ dockerBin: fakeDocker(5), log: new MemoryLog(), signal: controller.signal });
+    while (recorded().length === 0) await new Promise((r) => setTimeout(r, 10));
+    controller.abort();
+    await assert.rejects(starting, CancelledError);
+    const [run, remove] = recorded();
+    const name = /--name (\S+)/.exec(run)?.[1];
+    assert.equal(remove, `rm --force ${name}`);
   });
 });
 
