@@ -22,7 +22,7 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
   const logs = new Logs();
   const operations = new Operations();
   let settings = readSettings();
-  const services = buildServices(settings, logs);
+  let services = buildServices(settings, logs);
   const tree = new BottlesTree(services, settings.refreshInterval, operations);
   const statusBar = new FreezeStatusBar(operations, settings.statusBarEnabled);
 
@@ -32,12 +32,13 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
     tree,
     statusBar,
     tree.onDidChangeBottles((bottles) => statusBar.setBottles(bottles)),
-    ...registerCommands({ tree, logs }),
+    ...registerCommands({ tree, logs, operations, services: () => services }),
     onSettingsChanged((next) => {
       settings = next;
+      services = buildServices(settings, logs);
       logs.main.info('Settings changed: reloading.');
       statusBar.setEnabled(settings.statusBarEnabled);
-      void tree.reconfigure(buildServices(settings, logs), settings.refreshInterval);
+      void tree.reconfigure(services, settings.refreshInterval);
     }),
   );
   logs.main.info(`Bot Bottle ${context.extension.packageJSON.version} started; state folder ${services.store.root}`);

@@ -14,6 +14,8 @@ export interface StepContext {
   defer(label: string, cleanup: () => Promise<unknown> | unknown): void;
   /** How far the current step is, 0..1, with an optional detail such as bytes copied. */
   progress(fraction: number, detail?: string): void;
+  /** How long each step before this one took. */
+  readonly timings: readonly StepTiming[];
 }
 
 export interface Step<S> {
@@ -79,6 +81,7 @@ export async function runPipeline<S>(steps: readonly Step<S>[], state: S, option
         log: options.log,
         defer: (label, cleanup) => deferred.push({ label, cleanup }),
         progress: report,
+        timings,
       };
       report(0);
       options.log.info(`Step ${index + 1}/${steps.length}: ${step.title}`);

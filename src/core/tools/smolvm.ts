@@ -218,3 +218,10 @@ function optionalString(value: unknown): string | undefined {
 function optionalNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
+
+/** `machine cp` progress on stderr, e.g. `Downloading x: 1.0 MB / 2.0 MB (50.0%, 5.0 MB/s)`. */
+export function parseCopyProgress(line: string): { fraction: number; detail: string } | undefined {
+  const match = /:\s*(\S+ \S+) \/ (\S+ \S+) \((\d+(?:\.\d+)?)%/.exec(line);
+  if (!match) return undefined;
+  return { fraction: Number(match[3]) / 100, detail: `${match[1]} / ${match[2]}` };
+}

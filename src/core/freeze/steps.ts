@@ -1,0 +1,181 @@
+/**
+ * The freeze steps. Each does one thing, registers its own cleanup, and hands what it made to the
+ * next through FreezeState. `smolmachines.ts` puts them in order.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ToolError } from '../errors';
+import { fileSize } from '../fsutil';
+import { COMMITTED_REPOSITORY, committedTag } from '../names';
+import type { Step, StepContext } from '../pipeline';
+import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, sha256File, type SnapshotRecord } from '../state';
+import { runTool } from '../tools/command';
+import * as docker from '../tools/docker';
+import { pushTarball } from '../tools/push';
+import { startEphemeralRegistry } from '../tools/registry';
+import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
+import { ARCHIVE_EXCLUDES, CLEANUP_TIMEOUT_MS, VM_ARCHIVE, type FreezeState } from './context';
+
+type FreezeStep = Step<FreezeState>;
+
+export const probeExec: FreezeStep = {
+  id: 'probe',
+  title: 'Checking that the bottle answers',
+  weight: 1,
+  async run(ctx, s) {
+    await runTool(s.run, s.tools.smolvm.exec(s.machine, ['true']), { signal: ctx.signal }).catch((error: unknown) => {
+      throw error instanceof ToolError ? probeFailure(s.machine, error) : error;
+    });
+    s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
+  },
+};
+
+function probeFailure(machine: string, error: ToolError): ToolError {
+  const said = error.stderrTail.trim() || '<no output>';
+  const status = error.exitCode === undefined ? error.message : `exit ${error.exitCode}: ${said}`;
+  return new ToolError(error.command, error.exitCode, error.stderrTail,
+    `smolvm exec is not available for ${machine} (${status}). If an interactive session is attached, smolvm may refuse a second exec.`);
+}
+
+export const archiveRootfs: FreezeStep = {
+  id: 'archive',
+  title: 'Archiving the root filesystem',
+  weight: 20,
+  async run(ctx, s) {
+    ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
+    const tar = ['tar', '--create', '--gzip', ...ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`), `--file=${VM_ARCHIVE}`, '--directory=/', '.'];
+    // tar exits 1 when files change while it reads them: normal on a live system.
+    await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
+  },
+};
+
+export const copyArchiveOut: FreezeStep = {
+  id: 'copy',
+  title: 'Copying the archive',
+  weight: 10,
+  async run(ctx, s) {
+    const workDir = await mkdtemp(join(tmpdir(), 'bot-bottle-vm-commit.'));
+    ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
+    s.workDir = workDir;
+    s.archive = join(workDir, docker.ROOTFS_ARCHIVE);
+    // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
+    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: VM_ARCHIVE }, { host: s.archive }), {
+      signal: ctx.signal,
+      onLine: (_stream, line) => reportCopy(ctx, line),
+    });
+    s.archiveBytes = await fileSize(s.archive);
+    await removeVmArchive(s);
+  },
+};
+
+export const buildImage: FreezeStep = {
+  id: 'build',
+  title: 'Building the image',
+  weight: 15,
+  async run(ctx, s) {
+    const dockerBin = needTool(s.tools.docker, 'docker');
+    const dockerfile = join(s.workDir!, 'Dockerfile');
+    await writeFile(dockerfile, docker.dockerfileForRootfs());
+    await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile }), { signal: ctx.signal });
+    ctx.defer('remove the image from docker', () => runTool(s.run, docker.rmi(dockerBin, s.imageRef), { timeoutMs: CLEANUP_TIMEOUT_MS }));
+    s.imageId = await runTool(s.run, docker.imageId(dockerBin, s.imageRef), { signal: ctx.signal });
+    s.versions.docker = await runTool(s.run, docker.version(dockerBin), { signal: ctx.signal }).then((v) => v.client, () => 'unknown');
+  },
+};
+
+export const saveImage: FreezeStep = {
+  id: 'save',
+  title: 'Saving the image',
+  weight: 10,
+  async run(ctx, s) {
+    const tarball = join(await s.store.ensureBottleDir(s.slug), IMAGE_TARBALL_NAME);
+    ctx.defer('remove the image tarball', () => rm(tarball, { force: true }));
+    s.imageTarball = tarball;
+    await runTool(s.run, docker.save(needTool(s.tools.docker, 'docker'), s.imageRef, tarball), { signal: ctx.signal });
+  },
+};
+
+export const pushToRegistry: FreezeStep = {
+  id: 'push',
+  title: 'Pushing the image to a local registry',
+  weight: 10,
+  async run(ctx, s) {
+    const registry = await startEphemeralRegistry({
+      registryBin: s.tools.registry,
+      dockerBin: s.tools.docker,
+      log: s.toolLog,
+      signal: ctx.signal,
+      pullHost: s.pullHost,
+    });
+    // Stopped only when the whole freeze ends: the pack step pulls from it.
+    ctx.defer('stop the registry', () => registry.stop());
+    const image = `${COMMITTED_REPOSITORY}:${committedTag(s.imageId!)}`;
+    s.pullRef = `${registry.pullEndpoint}/${image}`;
+    s.versions.pusher = s.tools.pusher.tool;
+    await runTool(s.run, pushTarball(s.tools.pusher, s.imageTarball!, `${registry.pushEndpoint}/${image}`, { insecure: true }), { signal: ctx.signal });
+  },
+};
+
+export const packSnapshot: FreezeStep = {
+  id: 'pack',
+  title: 'Packing the snapshot',
+  weight: 30,
+  async run(ctx, s) {
+    // Packed beside the last good snapshot under a temporary name, so that the final rename is atomic.
+    const staging = join(await s.store.ensureBottleDir(s.slug), `.incoming-${randomBytes(6).toString('hex')}`);
+    await mkdir(staging);
+    ctx.defer('remove the unfinished snapshot', () => rm(staging, { recursive: true, force: true }));
+    s.stagedLauncher = join(staging, LAUNCHER_NAME);
+    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher }), { signal: ctx.signal });
+  },
+};
+
+export const keepSnapshot: FreezeStep = {
+  id: 'keep',
+  title: 'Keeping the snapshot',
+  weight: 4,
+  async run(ctx, s) {
+    const stagedSidecar = s.stagedLauncher! + SMOLMACHINE_SUFFIX;
+    const sidecarBytes = await fileSize(stagedSidecar);
+    if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
+    const sha256 = await sha256File(stagedSidecar, ctx.signal);
+    if (ctx.signal.aborted) return;
+    const record: SnapshotRecord = {
+      version: 1,
+      slug: s.slug,
+      machine: s.machine,
+      createdAt: new Date().toISOString(),
+      sidecar: s.store.sidecarPath(s.slug),
+      launcher: s.store.launcherPath(s.slug),
+      sidecarBytes,
+      sha256,
+      archiveBytes: s.archiveBytes,
+      imageBuilder: 'docker',
+      tools: s.versions,
+      steps: [...ctx.timings],
+    };
+    // The old record goes first, so that no moment pairs it with the new sidecar; the record that
+    // vouches for the new sidecar comes last.
+    await rm(s.store.recordPath(s.slug), { force: true });
+    await rename(stagedSidecar, record.sidecar);
+    await rename(s.stagedLauncher!, record.launcher);
+    await s.store.writeRecord(record);
+  },
+};
+
+/** Runs after cancel too: no signal, but a time limit. A machine that is gone has no archive left. */
+async function removeVmArchive(s: FreezeState): Promise<void> {
+  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', VM_ARCHIVE]), { timeoutMs: CLEANUP_TIMEOUT_MS });
+}
+
+function reportCopy(ctx: StepContext, line: string): void {
+  const progress = parseCopyProgress(line);
+  if (progress) ctx.progress(progress.fraction, progress.detail);
+}
+
+function needTool(path: string | undefined, name: string): string {
+  if (!path) throw new Error(`${name} is needed for this step but was not found.`);
+  return path;
+}
