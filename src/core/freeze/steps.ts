@@ -90,7 +90,10 @@ export const saveImage: FreezeStep = {
   title: 'Saving the image',
   weight: 10,
   async run(ctx, s) {
-    const tarball = join(await s.store.ensureBottleDir(s.slug), IMAGE_TARBALL_NAME);
+    // skopeo's docker-archive: reference cannot hold a ":" in its path; the temp folder has none
+    // (machine cp would have refused it).
+    const stateDir = await s.store.ensureBottleDir(s.slug);
+    const tarball = join(stateDir.includes(':') ? s.workDir! : stateDir, IMAGE_TARBALL_NAME);
     ctx.defer('remove the image tarball', () => rm(tarball, { force: true }));
     s.imageTarball = tarball;
     await runTool(s.run, docker.save(needTool(s.tools.docker, 'docker'), s.imageRef, tarball), { signal: ctx.signal });

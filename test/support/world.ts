@@ -1,0 +1,136 @@
+/**
+ * A whole machine's worth of real parts for one integration test file: the smolvm stand-in with its
+ * own data folder, a podman-backed docker, Distribution's registry and skopeo on PATH, and the
+ * core's Services pointed at them, as the extension would build them.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemoryLog } from '../../src/core/log';
+import { Services, type CoreSettings } from '../../src/core/services';
+import { requireContainerTools, startContainerService, type ContainerService } from './containers';
+
+export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const SIM_BIN = join(REPO, 'test', 'sim', 'bin', 'smolvm');
+const SIM_BUNDLE = join(REPO, 'out', 'sim', 'smolvm.cjs');
+
+/** The top-level folders a freeze leaves out. */
+export const EXCLUDED_TOP = ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp'];
+
+export interface World {
+  readonly root: string;
+  readonly dataDir: string;
+  readonly stateRoot: string;
+  readonly log: MemoryLog;
+  readonly toolLog: MemoryLog;
+  readonly containers: ContainerService;
+  services(overrides?: Partial<CoreSettings>): Services;
+  /** Runs the stand-in directly (test set-up, not the code under test). */
+  sim(...args: string[]): string;
+  createRunningBottle(slug: string): string;
+  rootfs(machine: string): string;
+  /** Environment changes a test wants for a while (fault injection); returns the undo. */
+  withEnv(env: Record<string, string>): () => void;
+  stop(): Promise<void>;
+}
+
+export async function startWorld(label: string): Promise<World> {
+  requireContainerTools();
+  ensureSimBuilt();
+  const root = mkdtempSync(join(tmpdir(), `bot-bottle ${label} `));
+  const dataDir = join(root, 'smolvm data');
+  const stateRoot = join(root, 'state: bottles');
+  const containers = await startContainerService();
+  const restoreEnv = setEnv({ ...containers.env, SMOLVM_DATA_DIR: dataDir });
+  const log = new MemoryLog();
+  const toolLog = new MemoryLog();
+  const world: World = {
+    root,
+    dataDir,
+    stateRoot,
+    log,
+    toolLog,
+    containers,
+    services: (overrides = {}) =>
+      new Services(
+        { paths: { smolvm: SIM_BIN, docker: '', crane: '', skopeo: '', registry: '' }, stateDir: stateRoot, machinePrefix: 'bot-bottle-', pullHost: '127.0.0.1', ...overrides },
+        { main: log, tools: toolLog },
+      ),
+    sim: (...args) => execFileSync(SIM_BIN, args, { encoding: 'utf8', env: process.env }),
+    createRunningBottle(slug) {
+      const machine = `bot-bottle-${slug}`;
+      world.sim('machine', 'create', '--name', machine, '--image', 'node:22');
+      world.sim('machine', 'start', '--name', machine);
+      return machine;
+    },
+    rootfs: (machine) => join(dataDir, 'machines', machine, 'rootfs'),
+    withEnv: setEnv,
+    async stop() {
+      restoreEnv();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  return world;
+}
+
+function ensureSimBuilt(): void {
+  try {
+    lstatSync(SIM_BUNDLE);
+  } catch {
+    execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
+  }
+}
+
+function setEnv(env: Record<string, string>): () => void {
+  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  return () => {
+    for (const [key, value] of Object.entries(before)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}
+
+export interface Entry {
+  type: 'file' | 'dir' | 'link' | 'other';
+  mode: number;
+  uid: number;
+  /** sha256 of a file's content, or a link's target. */
+  content?: string;
+}
+
+/** Every path under `dir` (relative, no leading slash) with its type, mode and content. */
+export function describeTree(dir: string, exclude: readonly string[] = []): Map<string, Entry> {
+  const result = new Map<string, Entry>();
+  const walk = (relative: string) => {
+    for (const name of readdirSync(join(dir, relative))) {
+      const path = relative ? `${relative}/${name}` : name;
+      if (exclude.includes(path)) continue;
+      const full = join(dir, path);
+      const info = lstatSync(full);
+      const mode = info.mode & 0o7777;
+      if (info.isSymbolicLink()) result.set(path, { type: 'link', mode, uid: info.uid, content: readlinkSync(full) });
+      else if (info.isDirectory()) {
+        result.set(path, { type: 'dir', mode, uid: info.uid });
+        walk(path);
+      } else if (info.isFile()) result.set(path, { type: 'file', mode, uid: info.uid, content: sha256(readFileSync(full)) });
+      else result.set(path, { type: 'other', mode, uid: info.uid });
+    }
+  };
+  walk('');
+  return result;
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Processes whose command line mentions `needle` (leftover registries, copies, sleeps). */
+export function processesMentioning(needle: string): string[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return out.split('\n').filter((line) => line.includes(needle) && !line.includes('ps -eo'));
+}
