@@ -1,0 +1,177 @@
+/** `smolvm machine cp`: single files between the host and a running machine's root. */
+import { chmodSync, chownSync, statSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { parseArgs, unsignedValue, value, type CommandSpec } from './args';
+import { agentError, configError, osErrorText } from './errors';
+import { connect } from './exec';
+import { cpRateFault, faultPoint, sleep } from './faults';
+import { resolveInRoot } from './guest';
+import { validateName } from './names';
+import { formatBytes } from './output';
+import { openSession } from './sessions';
+import { rootfsDir } from './state';
+
+const MAX_FILE_BYTES = 4 * 1024 ** 3;
+const CHUNK_BYTES = 256 * 1024;
+const PROGRESS_MIN_BYTES = 1024 * 1024;
+
+const CP_SPEC: CommandSpec = {
+  usage: 'smolvm machine cp [OPTIONS] <SRC> <DST>',
+  about: 'Copy files between host and machine',
+  options: [
+    { long: 'mode', value: 'OCTAL' },
+    { long: 'uid', value: 'UID' },
+    { long: 'gid', value: 'GID' },
+  ],
+  positionals: ['<SRC>', '<DST>'],
+};
+
+interface Transfer {
+  machine: string;
+  guestPath: string;
+  localPath: string;
+  upload: boolean;
+}
+
+export async function cpCommand(argv: string[]): Promise<void> {
+  const parsed = parseArgs(CP_SPEC, argv);
+  const transfer = parseTransfer(parsed.positionals[0], parsed.positionals[1]);
+  const meta: UploadMeta = { mode: value(parsed, 'mode'), uid: unsignedValue(parsed, 'uid', 0xffffffff, 0), gid: unsignedValue(parsed, 'gid', 0xffffffff, 0) };
+  if (!transfer.upload && (meta.mode ?? value(parsed, 'uid') ?? value(parsed, 'gid')) !== undefined) {
+    throw configError('cp', '--mode/--uid/--gid apply to uploads only (host -> machine)');
+  }
+  validateName(transfer.machine);
+  await faultPoint('cp', transfer.machine);
+  connect(transfer.machine);
+  const closeSession = await openSession(transfer.machine, 'cp');
+  try {
+    if (transfer.upload) await upload(transfer, meta);
+    else await download(transfer);
+  } finally {
+    closeSession();
+  }
+}
+
+/** The side with a `:` is the machine's (the source is looked at first, as smolvm does). */
+function parseTransfer(src: string, dst: string): Transfer {
+  const srcColon = src.indexOf(':');
+  if (srcColon >= 0) return { machine: src.slice(0, srcColon), guestPath: src.slice(srcColon + 1), localPath: dst, upload: false };
+  const dstColon = dst.indexOf(':');
+  if (dstColon >= 0) return { machine: dst.slice(0, dstColon), guestPath: dst.slice(dstColon + 1), localPath: src, upload: true };
+  throw configError('cp', 'one of SRC or DST must use machine:path syntax (e.g., myvm:/workspace/file)');
+}
+
+function guestHostPath(transfer: Transfer): string {
+  const guestPath = transfer.guestPath.startsWith('/') ? transfer.guestPath : `/${transfer.guestPath}`;
+  return resolveInRoot(rootfsDir(transfer.machine), guestPath);
+}
+
+async function download(transfer: Transfer): Promise<void> {
+  const source = await openForRead(guestHostPath(transfer), 'read file', transfer.guestPath);
+  const target = await openForWrite(transfer.localPath, 'write local file', transfer.localPath);
+  const label = `Downloading ${transfer.guestPath} -> ${transfer.localPath}`;
+  await pump(source, target, label, transfer.machine);
+}
+
+interface UploadMeta {
+  mode?: string;
+  uid: number;
+  gid: number;
+}
+
+async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
+  const mode = meta.mode === undefined ? 0o644 : parseOctalMode(meta.mode);
+  const source = await openForRead(transfer.localPath, 'read local file', transfer.localPath);
+  const targetPath = guestHostPath(transfer);
+  const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
+  await pump(source, target, `Uploading ${transfer.localPath} -> ${transfer.guestPath}`, transfer.machine);
+  chmodSync(targetPath, mode);
+  chownSync(targetPath, meta.uid, meta.gid);
+}
+
+function parseOctalMode(text: string): number {
+  const mode = /^(0o)?[0-7]{1,4}$/.test(text) ? parseInt(text.replace(/^0o/, ''), 8) : NaN;
+  if (Number.isNaN(mode)) throw configError('cp', `invalid octal mode '${text}' (expected e.g. 644)`);
+  return mode;
+}
+
+async function openForRead(path: string, operation: string, shownPath: string): Promise<{ handle: FileHandle; size: number }> {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (stat.isDirectory()) throw Object.assign(new Error('Is a directory'), { code: 'EISDIR' });
+    size = stat.size;
+  } catch (error) {
+    throw agentError(operation, `${shownPath}: ${osErrorText(error)}`);
+  }
+  if (size > MAX_FILE_BYTES) throw agentError(operation, `${shownPath}: file is ${formatBytes(size)}, over the 4 GiB limit per file`);
+  return { handle: await open(path, 'r'), size };
+}
+
+async function openForWrite(path: string, operation: string, shownPath: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'w');
+  } catch (error) {
+    throw agentError(operation, `${shownPath}: ${osErrorText(error)}`);
+  }
+}
+
+/** Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm-style progress on stderr. */
+async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, label: string, machine: string): Promise<void> {
+  const rate = cpRateFault(machine);
+  const progress = new Progress(label, source.size);
+  const buffer = Buffer.alloc(rate ? Math.max(1, Math.min(CHUNK_BYTES, Math.floor(rate / 10))) : CHUNK_BYTES);
+  let done = 0;
+  let halfwayPassed = false;
+  try {
+    for (;;) {
+      const { bytesRead } = await source.handle.read(buffer, 0, buffer.length, done);
+      if (bytesRead === 0) break;
+      await target.write(buffer, 0, bytesRead);
+      done += bytesRead;
+      if (rate) await sleep(Math.max(0, (done / rate) * 1000 - progress.elapsedMs()));
+      progress.update(done);
+      if (!halfwayPassed && done * 2 >= source.size) {
+        halfwayPassed = true;
+        await faultPoint('cp:write', machine);
+      }
+    }
+  } finally {
+    await source.handle.close();
+    await target.close();
+  }
+  progress.finish(done);
+}
+
+class Progress {
+  private readonly started = Date.now();
+  private nextQuarter = 1;
+
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+  ) {}
+
+  elapsedMs(): number {
+    return Date.now() - this.started;
+  }
+
+  update(done: number): void {
+    if (this.total < PROGRESS_MIN_BYTES) return;
+    while (this.nextQuarter < 4 && done * 4 >= this.total * this.nextQuarter) {
+      this.print(done, process.stderr.isTTY ? '\r' : '\n');
+      this.nextQuarter += 1;
+    }
+  }
+
+  finish(done: number): void {
+    this.print(done, '\n');
+  }
+
+  private print(done: number, end: string): void {
+    const percent = this.total === 0 ? 100 : (done / this.total) * 100;
+    const seconds = Math.max(this.elapsedMs(), 1) / 1000;
+    const speed = `${formatBytes(Math.round(done / seconds))}/s`;
+    process.stderr.write(`${this.label}: ${formatBytes(done)} / ${formatBytes(this.total)} (${percent.toFixed(1)}%, ${speed})${end}`);
+  }
+}

@@ -1,0 +1,220 @@
+/** `smolvm machine exec`: runs a command for real inside the machine's root folder. */
+import type { ChildProcess } from 'node:child_process';
+import { basename } from 'node:path';
+import { durationValue, flag, parseArgs, value, values, type CommandSpec } from './args';
+import { agentError, ExitRequest, SimError } from './errors';
+import { faultPoint, tarExitFault } from './faults';
+import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, spawnInGuest } from './guest';
+import { validateName } from './names';
+import { out } from './output';
+import { openSession } from './sessions';
+import { leaveInterruptsToGuest } from './signals';
+import { appendConsole, effectiveState, readRecord, rootfsDir, type MachineRecord } from './state';
+
+/** smolvm cuts exec output at 11 MiB; files must move with `machine cp`. */
+export const EXEC_OUTPUT_CAP = 11 * 1024 * 1024;
+const TIMEOUT_EXIT = 124;
+
+const EXEC_SPEC: CommandSpec = {
+  usage: 'smolvm machine exec [OPTIONS] <COMMAND>...',
+  about: 'Run a command directly in the VM (not in a container)',
+  options: [
+    { long: 'name', value: 'NAME' },
+    { long: 'workdir', short: 'w', value: 'DIR' },
+    { long: 'env', short: 'e', value: 'KEY=VALUE', multiple: true },
+    { long: 'timeout', value: 'DURATION' },
+    { long: 'interactive', short: 'i' },
+    { long: 'tty', short: 't' },
+    { long: 'stream' },
+    { long: 'detach', short: 'd' },
+  ],
+  trailing: 'var',
+  trailingRequired: true,
+  conflicts: [
+    ['detach', 'interactive'],
+    ['detach', 'tty'],
+    ['detach', 'stream'],
+  ],
+};
+
+type OutputMode = 'buffered' | 'stream' | 'interactive' | 'detached';
+
+interface GuestCommand {
+  argv: string[];
+  cwd: string;
+  env: Record<string, string>;
+  timeoutMs?: number;
+  mode: OutputMode;
+  tty: boolean;
+}
+
+interface GuestResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+  overflowed: boolean;
+  lostConnection: boolean;
+}
+
+export async function execCommand(argv: string[]): Promise<void> {
+  const parsed = parseArgs(EXEC_SPEC, argv);
+  const name = validateName(value(parsed, 'name') ?? 'default');
+  const command = parsed.trailing;
+  await faultPoint('exec', name);
+  await faultPoint(`exec:${basename(command[0])}`, name);
+  const record = connect(name);
+  const mode: OutputMode = flag(parsed, 'detach') ? 'detached' : flag(parsed, 'interactive') || flag(parsed, 'tty') ? 'interactive' : flag(parsed, 'stream') ? 'stream' : 'buffered';
+  const guest = prepareCommand(record, command, {
+    workdir: value(parsed, 'workdir'),
+    env: values(parsed, 'env'),
+    timeoutMs: durationValue(parsed, 'timeout'),
+    mode,
+    tty: flag(parsed, 'tty'),
+  });
+  if (mode === 'detached') {
+    out(String(spawnDetached(record, guest)));
+    return;
+  }
+  const closeSession = await openSession(name, 'exec');
+  try {
+    const result = await runGuestCommand(record, guest);
+    throw finish(name, guest, result);
+  } finally {
+    closeSession();
+  }
+}
+
+/** The checks smolvm does before talking to the agent: the machine exists and runs. */
+export function connect(name: string): MachineRecord {
+  const record = readRecord(name);
+  if (!record) throw agentError('connect', `machine '${name}' not found`);
+  const state = effectiveState(record);
+  if (state === 'frozen') {
+    throw agentError('connect', `machine '${name}' is frozen as a reusable fork base; fork it again, or delete its descendants and stop it before restarting`);
+  }
+  if (state !== 'running') {
+    throw agentError('connect', `machine '${name}' is not running. Use 'smolvm machine start --name ${name}' first.`);
+  }
+  return record;
+}
+
+interface CommandRequest {
+  workdir?: string;
+  env: string[];
+  timeoutMs?: number;
+  mode: OutputMode;
+  tty: boolean;
+}
+
+function prepareCommand(record: MachineRecord, argv: string[], request: CommandRequest): GuestCommand {
+  const root = rootfsDir(record.name);
+  const cwd = request.workdir ?? record.workdir ?? '/';
+  if (!isGuestDirectory(root, cwd)) {
+    throw agentError('exec', `failed to set working directory '${cwd}': No such file or directory (os error 2)`);
+  }
+  const env = guestEnvironment(record, request);
+  if (!findGuestCommand(root, argv[0], env.PATH, cwd)) {
+    throw agentError('exec', `failed to spawn '${argv[0]}': No such file or directory (os error 2)`);
+  }
+  return { argv, cwd, env, timeoutMs: request.timeoutMs, mode: request.mode, tty: request.tty };
+}
+
+function guestEnvironment(record: MachineRecord, request: CommandRequest): Record<string, string> {
+  const env: Record<string, string> = { PATH: GUEST_PATH, HOME: '/root', HOSTNAME: 'smolvm' };
+  if (request.tty) env.TERM = process.env.TERM || 'xterm-256color';
+  for (const spec of [...record.env, ...request.env]) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw agentError('exec', `invalid environment variable '${spec}': expected KEY=VALUE`);
+    env[spec.slice(0, eq)] = spec.slice(eq + 1);
+  }
+  return env;
+}
+
+function spawnDetached(record: MachineRecord, guest: GuestCommand): number {
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true });
+  child.unref();
+  appendConsole(record.name, `exec (detached, pid ${child.pid}): ${guest.argv.join(' ')}`);
+  return child.pid ?? 0;
+}
+
+export async function runGuestCommand(record: MachineRecord, guest: GuestCommand): Promise<GuestResult> {
+  appendConsole(record.name, `exec: ${guest.argv.join(' ')}`);
+  const stdio =
+    guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
+  if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio] });
+  const result = await collect(child, guest.timeoutMs);
+  appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
+  return result;
+}
+
+function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<GuestResult> {
+  const result: GuestResult = { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, overflowed: false, lostConnection: false };
+  const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
+  let total = 0;
+  const take = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    if (result.overflowed) return;
+    const room = EXEC_OUTPUT_CAP - total;
+    chunks[stream].push(chunk.subarray(0, room));
+    total += Math.min(chunk.length, room);
+    if (chunk.length > room) {
+      result.overflowed = true;
+      if (child.pid) killTree(child.pid);
+    }
+  };
+  child.stdout?.on('data', take('stdout'));
+  child.stderr?.on('data', take('stderr'));
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+    result.timedOut = true;
+    if (child.pid) killTree(child.pid);
+  }, timeoutMs);
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      result.stdout = Buffer.concat(chunks.stdout);
+      result.stderr = Buffer.concat(chunks.stderr);
+      result.lostConnection = signal !== null && !result.timedOut && !result.overflowed;
+      result.exitCode = code ?? 128 + 9;
+      resolve(result);
+    });
+  });
+}
+
+/** Prints what the guest printed and turns its status into ours (always thrown). */
+function finish(name: string, guest: GuestCommand, result: GuestResult): Error {
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  if (result.overflowed) {
+    return agentError('exec', `output exceeded the ${EXEC_OUTPUT_CAP} byte limit and was cut; use 'smolvm machine cp' to move files`);
+  }
+  if (result.timedOut) return new ExitRequest(TIMEOUT_EXIT);
+  if (result.lostConnection) return agentError('exec', `connection to machine '${name}' lost (the machine stopped)`);
+  return new ExitRequest(withTarFault(name, guest, result.exitCode));
+}
+
+/** `SMOLVM_SIM_TAR_EXIT`: a tar that worked reports "file changed" (1) or a fatal error (2). */
+function withTarFault(name: string, guest: GuestCommand, exitCode: number): number {
+  const fault = basename(guest.argv[0]) === 'tar' ? tarExitFault(name) : undefined;
+  if (fault === undefined || exitCode !== 0) return exitCode;
+  const message =
+    fault === 1
+      ? 'tar: ./home/node/.claude/history.jsonl: file changed as we read it\n'
+      : 'tar: ./home/node/project/locked.db: Cannot open: Permission denied\ntar: Exiting with failure status due to previous errors\n';
+  process.stderr.write(message);
+  return fault;
+}
+
+/** A machine's `--init` commands, run on every start as `sh -c`; a failure stops it. */
+export async function runInitCommands(record: MachineRecord): Promise<void> {
+  if (record.init.length === 0) return;
+  out(`Running ${record.init.length} init command(s)...`);
+  for (const [index, line] of record.init.entries()) {
+    const guest = prepareCommand(record, ['sh', '-c', line], { env: [], mode: 'buffered', tty: false });
+    const result = await runGuestCommand(record, guest);
+    if (result.exitCode !== 0) {
+      throw new SimError(`agent operation failed: init: init[${index}] failed (exit ${result.exitCode}): ${result.stderr.toString().trim()}`);
+    }
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The "inside of the VM": commands run chrooted into the machine's root folder (util-linux
+ * `unshare --root --wd`, which is chroot + chdir), and guest paths resolve inside that root.
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { accessSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { SimError } from './errors';
+
+export const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const MAX_SYMLINKS = 40;
+
+/** Host path of a guest path, following symlinks the way the guest kernel would (never out of root). */
+export function resolveInRoot(root: string, guestPath: string, followLast = true): string {
+  const pending = guestPath.split('/');
+  const resolved: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const target = pending.length > 0 || followLast ? linkTarget(join(root, ...resolved, part)) : undefined;
+    if (target === undefined) {
+      resolved.push(part);
+      continue;
+    }
+    links += 1;
+    if (links > MAX_SYMLINKS) throw Object.assign(new Error('Too many levels of symbolic links'), { code: 'ELOOP' });
+    if (target.startsWith('/')) resolved.length = 0;
+    pending.unshift(...target.split('/'));
+  }
+  return join(root, ...resolved);
+}
+
+function linkTarget(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the guest would find `command` (absolute, relative or on PATH); undefined if nowhere. */
+export function findGuestCommand(root: string, command: string, path: string, cwd: string): string | undefined {
+  if (command.includes('/')) {
+    const guestPath = command.startsWith('/') ? command : `${cwd}/${command}`;
+    return isExecutable(resolveInRoot(root, guestPath)) ? guestPath : undefined;
+  }
+  for (const dir of path.split(':').filter(Boolean)) {
+    if (isExecutable(resolveInRoot(root, `${dir}/${command}`))) return `${dir}/${command}`;
+  }
+  return undefined;
+}
+
+function isExecutable(hostPath: string): boolean {
+  try {
+    accessSync(hostPath, constants.X_OK);
+    return statSync(hostPath).isFile();
+  } catch {
+    return false;
+  }
+}
+
+export function isGuestDirectory(root: string, guestPath: string): boolean {
+  try {
+    return statSync(resolveInRoot(root, guestPath)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export interface GuestSpawnOptions {
+  cwd: string;
+  env: Record<string, string>;
+  stdio: StdioOptions;
+  detached?: boolean;
+}
+
+export function spawnInGuest(root: string, argv: readonly string[], options: GuestSpawnOptions): ChildProcess {
+  if (process.getuid?.() !== 0) {
+    throw new SimError('the smolvm stand-in runs guest commands with chroot and must run as root (uid 0)');
+  }
+  return spawn('unshare', [`--root=${root}`, `--wd=${options.cwd}`, '--', ...argv], {
+    env: options.env,
+    stdio: options.stdio,
+    detached: options.detached ?? false,
+  });
+}
+
+/** Every live descendant of `pid`, read from /proc. */
+export function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const parent = parentOf(Number(entry));
+    if (parent === undefined) continue;
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift() as number) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kills a process and everything below it (a guest command's whole tree). */
+export function killTree(pid: number): void {
+  for (const victim of [pid, ...descendantsOf(pid)]) {
+    try {
+      process.kill(victim, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The stand-in's `.smolmachine` container, in the spirit of smolvm's own: a gzip tar of the
+ * root filesystem (smolvm uses zstd, which this host lacks), the manifest JSON, and a 64-byte
+ * little-endian footer:
+ *
+ *   0 magic "SMOLPACK" | 8 version u32 | 12 stub size u64 (0) | 20 assets offset u64 |
+ *   28 assets size u64 | 36 manifest offset u64 | 44 manifest size u64 |
+ *   52 CRC-32 of assets + manifest u32 | 56 reserved, zero
+ *
+ * The manifest also records the sha256 of the assets, so any flipped byte or truncation fails.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { agentError, configError, SimError } from './errors';
+import { hostArch } from './faults';
+
+export const FOOTER_SIZE = 64;
+const MAGIC = 'SMOLPACK';
+const FORMAT_VERSION = 3;
+const READ_CHUNK = 1024 * 1024;
+
+export interface LayerEntry {
+  digest: string;
+  media_type: string;
+  size: number;
+}
+
+export interface PackManifest {
+  mode: 'container' | 'vm';
+  image: string;
+  digest: string;
+  platform: string;
+  host_platform: string;
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  workdir: string | null;
+  user: string | null;
+  cpus: number;
+  mem: number;
+  network: boolean;
+  created: string;
+  smolvm_version: string;
+  image_size: number;
+  assets: {
+    rootfs: { path: string; format: 'tar+gzip'; size: number; compressed_size: number; sha256: string };
+    layers: LayerEntry[];
+  };
+}
+
+export interface SidecarInfo {
+  manifest: PackManifest;
+  assetsOffset: number;
+  assetsSize: number;
+  fileSize: number;
+}
+
+interface WriteHooks {
+  /** Runs once part of the sidecar is on disk (where the `pack:write` fault fires). */
+  afterFirstChunk?: () => Promise<void>;
+}
+
+/** Writes the sidecar straight to `path` (not atomically, like smolvm) and returns its size. */
+export async function writeSidecar(path: string, rootDir: string, manifest: PackManifest, hooks: WriteHooks = {}): Promise<number> {
+  const file = await open(path, 'w');
+  try {
+    const tar = spawn('tar', ['--create', '--gzip', '--numeric-owner', '--sort=name', `--directory=${rootDir}`, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stderr: Buffer[] = [];
+    tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    const exited = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? 1)));
+    const sha = createHash('sha256');
+    let crc = 0;
+    let size = 0;
+    for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
+      await file.write(chunk);
+      sha.update(chunk);
+      crc = crc32(chunk, crc);
+      size += chunk.length;
+      if (size === chunk.length) await hooks.afterFirstChunk?.();
+    }
+    if ((await exited) !== 0) throw agentError('pack binary', `tar failed: ${Buffer.concat(stderr).toString().trim()}`);
+    manifest.assets.rootfs.compressed_size = size;
+    manifest.assets.rootfs.sha256 = `sha256:${sha.digest('hex')}`;
+    const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2));
+    crc = crc32(manifestBytes, crc);
+    await file.write(manifestBytes);
+    await file.write(footer(size, manifestBytes.length, crc));
+    return size + manifestBytes.length + FOOTER_SIZE;
+  } finally {
+    await file.close();
+  }
+}
+
+function footer(assetsSize: number, manifestSize: number, checksum: number): Buffer {
+  const buf = Buffer.alloc(FOOTER_SIZE);
+  buf.write(MAGIC, 0, 'latin1');
+  buf.writeUInt32LE(FORMAT_VERSION, 8);
+  buf.writeBigUInt64LE(0n, 12);
+  buf.writeBigUInt64LE(0n, 20);
+  buf.writeBigUInt64LE(BigInt(assetsSize), 28);
+  buf.writeBigUInt64LE(BigInt(assetsSize), 36);
+  buf.writeBigUInt64LE(BigInt(manifestSize), 44);
+  buf.writeUInt32LE(checksum >>> 0, 52);
+  return buf;
+}
+
+/** Reads and fully verifies a sidecar: footer, layout, CRC, sha256 and CPU architecture. */
+export function readSidecar(path: string): SidecarInfo {
+  const fd = openSync(path, 'r');
+  try {
+    const fileSize = fstatSync(fd).size;
+    const layout = readFooter(fd, fileSize);
+    const manifest = readManifest(fd, layout.manifestOffset, layout.manifestSize);
+    verifyChecksums(fd, layout, manifest);
+    checkArchitecture(manifest);
+    return { manifest, assetsOffset: layout.assetsOffset, assetsSize: layout.assetsSize, fileSize };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface Layout {
+  assetsOffset: number;
+  assetsSize: number;
+  manifestOffset: number;
+  manifestSize: number;
+  checksum: number;
+}
+
+function readFooter(fd: number, fileSize: number): Layout {
+  const invalid = (why: string): SimError => agentError('read sidecar footer', why);
+  if (fileSize < FOOTER_SIZE) throw invalid('invalid magic: not a .smolmachine file');
+  const buf = readAt(fd, fileSize - FOOTER_SIZE, FOOTER_SIZE);
+  if (buf.toString('latin1', 0, 8) !== MAGIC) throw invalid('invalid magic: not a .smolmachine file');
+  const version = buf.readUInt32LE(8);
+  if (version !== FORMAT_VERSION) throw invalid(`unsupported format version ${version}`);
+  if (buf.readBigUInt64LE(12) !== 0n || buf.subarray(56).some((byte) => byte !== 0)) throw invalid('corrupt footer');
+  const layout: Layout = {
+    assetsOffset: Number(buf.readBigUInt64LE(20)),
+    assetsSize: Number(buf.readBigUInt64LE(28)),
+    manifestOffset: Number(buf.readBigUInt64LE(36)),
+    manifestSize: Number(buf.readBigUInt64LE(44)),
+    checksum: buf.readUInt32LE(52),
+  };
+  const consistent = layout.assetsOffset + layout.assetsSize === layout.manifestOffset && layout.manifestOffset + layout.manifestSize === fileSize - FOOTER_SIZE;
+  if (!consistent) throw invalid('corrupt or truncated .smolmachine: section offsets do not match the file size');
+  return layout;
+}
+
+function readManifest(fd: number, offset: number, size: number): PackManifest {
+  try {
+    return JSON.parse(readAt(fd, offset, size).toString('utf8')) as PackManifest;
+  } catch {
+    throw agentError('read .smolmachine', 'corrupt manifest: not valid JSON');
+  }
+}
+
+function verifyChecksums(fd: number, layout: Layout, manifest: PackManifest): void {
+  const sha = createHash('sha256');
+  let crc = 0;
+  for (let offset = 0; offset < layout.assetsSize; offset += READ_CHUNK) {
+    const chunk = readAt(fd, layout.assetsOffset + offset, Math.min(READ_CHUNK, layout.assetsSize - offset));
+    sha.update(chunk);
+    crc = crc32(chunk, crc);
+  }
+  crc = crc32(readAt(fd, layout.manifestOffset, layout.manifestSize), crc);
+  if (crc >>> 0 !== layout.checksum) throw agentError('read .smolmachine', 'checksum mismatch: the file is corrupt');
+  if (`sha256:${sha.digest('hex')}` !== manifest.assets?.rootfs?.sha256) throw agentError('read .smolmachine', 'asset digest mismatch: the file is corrupt');
+}
+
+function readAt(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let filled = 0;
+  while (filled < length) {
+    const count = readSync(fd, buf, filled, length - filled, position + filled);
+    if (count === 0) throw agentError('read .smolmachine', 'unexpected end of file');
+    filled += count;
+  }
+  return buf;
+}
+
+function checkArchitecture(manifest: PackManifest): void {
+  const arch = manifest.platform.split('/')[1];
+  if (arch !== hostArch()) {
+    throw configError('create from .smolmachine', `artifact platform ${manifest.platform} does not match this host (linux/${hostArch()}); a packed machine runs only on its own CPU architecture`);
+  }
+}
+
+/** Unpacks the root filesystem held in a verified sidecar into `dest`. */
+export async function extractSidecar(path: string, info: SidecarInfo, dest: string): Promise<void> {
+  mkdirSync(dest, { recursive: true });
+  const tar = spawn('tar', ['--extract', '--gzip', '--preserve-permissions', '--numeric-owner', '--file=-', `--directory=${dest}`], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const stderr: Buffer[] = [];
+  tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  createReadStream(path, { start: info.assetsOffset, end: info.assetsOffset + info.assetsSize - 1 }).pipe(tar.stdin);
+  const code = await new Promise<number>((resolve) => tar.on('close', (status) => resolve(status ?? 1)));
+  if (code !== 0) throw agentError('extract sidecar', Buffer.concat(stderr).toString().trim());
+}
+
+/** What restoring a pack does on smolvm: every file ends up owned by one host uid and gid. */
+export function remapOwnership(root: string, uid: number): void {
+  const result = spawnSync('chown', ['-R', '--no-dereference', `${uid}:${uid}`, root], { encoding: 'utf8' });
+  if (result.status !== 0) throw agentError('extract sidecar', `ownership remap failed: ${result.stderr.trim()}`);
+}

@@ -1,0 +1,213 @@
+/**
+ * The stand-in's host state: one folder per machine under `$SMOLVM_DATA_DIR/machines/<name>`,
+ * holding `machine.json` (written by atomic rename), `rootfs/` and `agent-console.log`.
+ */
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { SimError, vmNotFound } from './errors';
+import { stateOverride } from './faults';
+
+export type MachineState = 'created' | 'running' | 'stopped' | 'failed' | 'unreachable' | 'frozen';
+
+export interface MountSpec {
+  host: string;
+  guest: string;
+  readOnly: boolean;
+}
+
+export interface MachineRecord {
+  name: string;
+  state: MachineState;
+  cpus: number;
+  memory_mib: number;
+  pid: number | null;
+  mounts: MountSpec[];
+  ports: string[];
+  created_at: number;
+  storage_gb: number | null;
+  overlay_gb: number | null;
+  image: string | null;
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  workdir: string | null;
+  network: boolean;
+  labels: Record<string, string>;
+  init: string[];
+  source_smolmachine: string | null;
+}
+
+export function dataDir(): string {
+  return process.env.SMOLVM_DATA_DIR || join(homedir(), '.local', 'share', 'smolvm');
+}
+
+export function machinesDir(): string {
+  return join(dataDir(), 'machines');
+}
+
+export function machineDir(name: string): string {
+  return join(machinesDir(), name);
+}
+
+export function rootfsDir(name: string): string {
+  return join(machineDir(name), 'rootfs');
+}
+
+export function consoleLogPath(name: string): string {
+  return join(machineDir(name), 'agent-console.log');
+}
+
+function recordPath(name: string): string {
+  return join(machineDir(name), 'machine.json');
+}
+
+export function readRecord(name: string): MachineRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(recordPath(name), 'utf8')) as MachineRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export function requireRecord(name: string): MachineRecord {
+  const record = readRecord(name);
+  if (!record) throw vmNotFound(name);
+  return record;
+}
+
+export function writeRecord(record: MachineRecord): void {
+  const target = recordPath(record.name);
+  const temp = `${target}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(record, null, 2)}\n`);
+  renameSync(temp, target);
+}
+
+export function listRecords(): MachineRecord[] {
+  if (!existsSync(machinesDir())) return [];
+  return readdirSync(machinesDir())
+    .sort()
+    .map((name) => readRecord(name))
+    .filter((record): record is MachineRecord => record !== undefined);
+}
+
+/** The state a user would see: a fault override wins over the recorded one. */
+export function effectiveState(record: MachineRecord): string {
+  return stateOverride(record.name, machineDir(record.name)) ?? record.state;
+}
+
+export function publicView(record: MachineRecord): Record<string, unknown> {
+  const state = effectiveState(record);
+  return {
+    name: record.name,
+    state,
+    cpus: record.cpus,
+    memory_mib: record.memory_mib,
+    pid: state === 'running' || state === 'unreachable' ? record.pid : null,
+    mounts: record.mounts.length,
+    ports: record.ports.length,
+    created_at: record.created_at,
+    storage_gb: record.storage_gb,
+    overlay_gb: record.overlay_gb,
+    image: record.image,
+    entrypoint: record.entrypoint,
+    cmd: record.cmd,
+    ephemeral: false,
+    network: record.network,
+    labels: record.labels,
+  };
+}
+
+export function appendConsole(name: string, line: string): void {
+  try {
+    appendFileSync(consoleLogPath(name), `[${new Date().toISOString()}] ${line}\n`);
+  } catch {
+    // The machine may have been deleted meanwhile; the console log is best-effort.
+  }
+}
+
+const LOCK_TIMEOUT_MS = 30_000;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Serialises read-modify-write of one machine's record across processes. */
+export function withMachineLock<T>(name: string, action: () => T): T {
+  const lock = join(machineDir(name), '.lock');
+  acquireLock(lock);
+  try {
+    return action();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function acquireLock(lock: string): void {
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw vmNotFound(lock.split('/').at(-2) ?? '');
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    removeIfStale(lock);
+    if (Date.now() > deadline) throw new SimError('database is locked');
+    Atomics.wait(sleeper, 0, 0, 20);
+  }
+}
+
+function removeIfStale(lock: string): void {
+  const owner = Number(readFileSafe(lock));
+  if (owner > 0 && !isAlive(owner)) {
+    try {
+      unlinkSync(lock);
+    } catch {
+      // Another process removed it first.
+    }
+  }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reserves a machine name atomically: the folder exists or it does not. */
+export function reserveMachineDir(name: string): boolean {
+  mkdirSync(machinesDir(), { recursive: true });
+  try {
+    mkdirSync(machineDir(name));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+/** Removes a machine folder so that it vanishes at once for every other process. */
+export function discardMachineDir(name: string): void {
+  const trash = join(dataDir(), 'trash');
+  mkdirSync(trash, { recursive: true });
+  const doomed = join(trash, `${name}.${process.pid}.${Date.now()}`);
+  try {
+    renameSync(machineDir(name), doomed);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  rmSync(doomed, { recursive: true, force: true });
+}
