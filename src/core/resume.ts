@@ -49,14 +49,12 @@ export const verifySidecar: Step<ResumeState> = {
   },
 };
 
-export const clearTheName: Step<ResumeState> = {
-  id: 'clear',
-  title: 'Making room for the machine',
+export const replaceExisting: Step<ResumeState> = {
+  id: 'replace',
+  title: 'Removing the machine it replaces',
   weight: 2,
   async run(ctx, s) {
-    const machines = await runTool(s.services.run, s.smolvm.list(), { signal: ctx.signal });
-    if (!machines.some((m) => m.name === s.machine)) return;
-    if (!s.replace) throw new MachineExistsError(s.machine);
+    if (!s.replace || !(await machineExists(s, ctx.signal))) return;
     await runTool(s.services.run, s.smolvm.stop(s.machine), { signal: ctx.signal });
     await runTool(s.services.run, s.smolvm.delete(s.machine), { signal: ctx.signal });
   },
@@ -91,7 +89,7 @@ export const initialiseMachine: Step<ResumeState> = {
   },
 };
 
-export const RESUME_STEPS: readonly Step<ResumeState>[] = [verifySidecar, clearTheName, createFromSidecar, startMachine, initialiseMachine];
+export const RESUME_STEPS: readonly Step<ResumeState>[] = [verifySidecar, replaceExisting, createFromSidecar, startMachine, initialiseMachine];
 
 export interface ResumeOptions {
   signal: AbortSignal;
@@ -113,6 +111,7 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
     const state: ResumeState = {
       snapshot, machine, smolvm, services, replace: options.replace ?? false, initCommands: options.initCommands ?? INIT_COMMANDS, ready: false,
     };
+    if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);
     await runPipeline(RESUME_STEPS, state, { signal: options.signal, log: services.logs.main, onProgress: options.onProgress });
     services.logs.main.info(`${machine} is running.`);
@@ -131,6 +130,11 @@ export async function verifySnapshotIntegrity(snapshot: Snapshot, signal?: Abort
   const actual = await sha256File(snapshot.sidecar, signal);
   if (actual !== record.sha256)
     throw new UserError(`The snapshot ${snapshot.sidecar} is damaged: its sha256 is ${actual}, but it was written as ${record.sha256}. It was not used.`);
+}
+
+async function machineExists(s: ResumeState, signal: AbortSignal): Promise<boolean> {
+  const machines = await runTool(s.services.run, s.smolvm.list(), { signal });
+  return machines.some((m) => m.name === s.machine);
 }
 
 /** Cleanup after a failed resume: no signal (it runs after cancel too), but a time limit. */

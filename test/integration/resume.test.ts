@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { statSync, writeFileSync, readFileSync, truncateSync } from 'node:fs';
+import { freezeBottle } from '../../src/core/freeze/smolmachines';
+import { INIT_COMMANDS, MachineExistsError, resumeBottle } from '../../src/core/resume';
+import { runTool } from '../../src/core/tools/command';
+import type { Snapshot } from '../../src/core/state';
+import { describeTree, EXCLUDED_TOP, startWorld, type World } from '../support/world';
+
+const signal = () => new AbortController().signal;
+
+describe('resume through real parts', function () {
+  let world: World;
+  let snapshot: Snapshot;
+
+  before(async () => {
+    world = await startWorld('resume');
+    world.createRunningBottle('beta');
+    snapshot = await freezeBottle(world.services(), 'beta', { signal: signal() });
+  });
+  after(async () => world?.stop());
+
+  const machines = async () => (await runTool(world.services().run, world.services().smolvm().list())).map((m) => m.name).sort();
+  const deleteMachine = (name: string) => world.sim('machine', 'delete', '--name', name, '-f');
+
+  it('brings a frozen bottle back whole, with /tmp and /var/tmp ready for the agent', async () => {
+    const original = describeTree(world.rootfs('bot-bottle-beta'), EXCLUDED_TOP);
+    world.sim('machine', 'stop', '--name', 'bot-bottle-beta');
+    deleteMachine('bot-bottle-beta');
+
+    const machine = await resumeBottle(world.services(), snapshot, { signal: signal() });
+
+    assert.equal(machine, 'bot-bottle-beta');
+    const status = JSON.parse(world.sim('machine', 'status', '--name', machine, '--json'));
+    assert.equal(status.state, 'running');
+    const restored = describeTree(world.rootfs(machine), EXCLUDED_TOP);
+    const shape = (tree: typeof original) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.content ?? ''}`).sort();
+    assert.deepEqual(shape(restored), shape(original));
+    for (const dir of ['tmp', 'var/tmp']) {
+      const info = statSync(`${world.rootfs(machine)}/${dir}`);
+      assert.equal(info.mode & 0o7777, 0o1777, `/${dir} is mode 1777`);
+      assert.equal(info.uid, 0, `/${dir} is owned by root`);
+    }
+    // The agent (uid 1000) can write there: run inside the machine's root as that uid.
+    execFileSync('chroot', ['--userspec=1000:1000', world.rootfs(machine), 'touch', '/tmp/agent-was-here', '/var/tmp/agent-was-here']);
+    assert.equal(statSync(`${world.rootfs(machine)}/tmp/agent-was-here`).uid, 1000);
+  });
+
+  it('without the seed’s mkdir-before-chown fix the resumed bottle would lack /tmp and /var/tmp', async () => {
+    deleteMachine('bot-bottle-beta');
+    const withoutMkdir = INIT_COMMANDS.filter((c) => c[0] !== 'mkdir');
+    const error = await resumeBottle(world.services(), snapshot, { signal: signal(), initCommands: withoutMkdir }).catch((e) => e);
+    assert.match(String(error?.message), /Preparing it for the agent failed: .*chown.*(No such file|cannot access)/s);
+    assert.ok(!(await machines()).includes('bot-bottle-beta'), 'the half-made machine was deleted');
+  });
+
+  it('refuses a name that is taken unless told to replace it, and can resume under a new name', async () => {
+    await resumeBottle(world.services(), snapshot, { signal: signal() });
+    await assert.rejects(resumeBottle(world.services(), snapshot, { signal: signal() }), MachineExistsError);
+    world.sim('machine', 'exec', '--name', 'bot-bottle-beta', '--', 'touch', '/home/node/marker');
+
+    await resumeBottle(world.services(), snapshot, { signal: signal(), replace: true });
+    assert.throws(() => statSync(`${world.rootfs('bot-bottle-beta')}/home/node/marker`), 'replaced: the old machine’s files are gone');
+
+    const twin = await resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'beta-2' });
+    assert.equal(twin, 'bot-bottle-beta-2');
+    assert.deepEqual((await machines()).filter((m) => m.startsWith('bot-bottle-beta')), ['bot-bottle-beta', 'bot-bottle-beta-2']);
+  });
+
+  describe('a damaged sidecar is refused before any machine is created', () => {
+    const damagedCopy = async (damage: (path: string) => void): Promise<Snapshot> => {
+      const store = world.services().store;
+      const fresh = (await store.readSnapshot('beta'))!;
+      const path = `${world.root}/damaged.smolmachine`;
+      writeFileSync(path, readFileSync(fresh.sidecar));
+      damage(path);
+      return { ...fresh, sidecar: path, sizeBytes: statSync(path).size };
+    };
+
+    it('one flipped byte', async () => {
+      const before = await machines();
+      const flipped = await damagedCopy((path) => {
+        const bytes = readFileSync(path);
+        bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+        writeFileSync(path, bytes);
+      });
+      await assert.rejects(resumeBottle(world.services(), flipped, { signal: signal(), asSlug: 'gamma' }), /is damaged: its sha256 is [0-9a-f]{64}, but it was written as [0-9a-f]{64}\. It was not used\./);
+      assert.deepEqual(await machines(), before);
+    });
+
+    it('truncated', async () => {
+      const before = await machines();
+      const cut = await damagedCopy((path) => truncateSync(path, 1000));
+      await assert.rejects(resumeBottle(world.services(), cut, { signal: signal(), asSlug: 'gamma' }), /is 1000 bytes, but it was written as \d+ bytes: it is truncated or was changed\. It was not used\./);
+      assert.deepEqual(await machines(), before);
+    });
+  });
+
+  describe('a failure after create leaves no machine behind', () => {
+    for (const [point, step] of [['create', 'Creating the machine from the snapshot'], ['start', 'Starting the machine'], ['exec', 'Preparing it for the agent']] as const) {
+      it(`fails at ${point}`, async () => {
+        const before = await machines();
+        const undo = world.withEnv({ SMOLVM_SIM_FAIL: `${point}@bot-bottle-delta`, SMOLVM_SIM_FAIL_MESSAGE: `injected ${point} failure` });
+        try {
+          const error = await resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'delta' }).catch((e) => e);
+          assert.equal(error?.message, `${step} failed: smolvm exited with status 1: Error: injected ${point} failure`);
+        } finally {
+          undo();
+        }
+        assert.deepEqual(await machines(), before);
+      });
+    }
+  });
+});
