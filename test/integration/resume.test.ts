@@ -28,7 +28,7 @@ describe('resume through real parts', function () {
     world.sim('machine', 'stop', '--name', 'bot-bottle-beta');
     deleteMachine('bot-bottle-beta');
 
-    const machine = await resumeBottle(world.services(), snapshot, { signal: signal() });
+    const machine: string = await resumeBottle(world.services(), snapshot, { signal: signal() });
 
     assert.equal(machine, 'bot-bottle-beta');
     const status = JSON.parse(world.sim('machine', 'status', '--name', machine, '--json'));
