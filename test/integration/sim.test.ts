@@ -343,6 +343,42 @@ describe('smolvm stand-in', function () {
     });
   });
 
+  describe('concurrency and helpers', () => {
+    it('lets exactly one of two concurrent creates of a name win, and runs two machines\' commands at once', async () => {
+      const results = await Promise.all([1, 2].map(() => sim(['machine', 'create', '--name', 'bot-bottle-race'])));
+      assert.deepEqual(results.map((r) => r.exitCode).sort(), [0, 1]);
+      await sim(['machine', 'start', '--name', 'bot-bottle-race']);
+      const both = await Promise.all(['bot-bottle-a', 'bot-bottle-race'].map((name) => sim(['machine', 'exec', '--name', name, '--', 'sh', '-c', `sleep 0.5; echo ${name} > /var/tmp/who`])));
+      assert.deepEqual(both.map((r) => r.exitCode), [0, 0]);
+      for (const name of ['bot-bottle-a', 'bot-bottle-race']) assert.equal(readFileSync(join(machineRootfs(data.dataDir, name), 'var/tmp/who'), 'utf8'), `${name}\n`);
+      assert.equal((await listMachines()).filter((m) => m.name === 'bot-bottle-race').length, 1);
+    });
+
+    it('packs a stopped machine with --from-vm and refuses a running one', async () => {
+      assertSmolvmError(await sim(['pack', 'create', '--from-vm', 'bot-bottle-a', '-o', join(data.scratch, 'running')]), /is running/);
+      await sim(['machine', 'stop', '--name', 'bot-bottle-race']);
+      const out = join(data.scratch, 'from-vm');
+      const packed = await sim(['pack', 'create', '--from-vm', 'bot-bottle-race', '-o', out]);
+      assert.equal(packed.exitCode, 0, packed.stderr);
+      assert.match(packed.stdout, /^Packed: /m);
+      assert.equal((await sim(['machine', 'create', '--name', 'bot-bottle-race-copy', '--from', `${out}.smolmachine`])).exitCode, 0);
+      assert.equal(readFileSync(join(machineRootfs(data.dataDir, 'bot-bottle-race-copy'), 'var/tmp/who'), 'utf8'), 'bot-bottle-race\n');
+    });
+
+    it('creates and starts the two demo bottles with `sim demo`', async () => {
+      const demo = makeSimDataDir();
+      try {
+        const result = await runSim(['sim', 'demo'], { dataDir: demo.dataDir });
+        assert.equal(result.exitCode, 0, result.stderr);
+        const listed = JSON.parse((await runSim(['machine', 'ls', '--json'], { dataDir: demo.dataDir })).stdout) as Array<{ name: string; state: string }>;
+        assert.deepEqual(listed.map((m) => [m.name, m.state]), [['bot-bottle-demo-api', 'running'], ['bot-bottle-demo-docs', 'running']]);
+        assert.equal((await runSim(['sim', 'demo'], { dataDir: demo.dataDir })).exitCode, 0);
+      } finally {
+        demo.cleanup();
+      }
+    });
+  });
+
   describe('pack create and create --from', () => {
     let registry: Registry;
     let pushedRef: string;

@@ -2,12 +2,13 @@
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, type Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseArgs, unsignedValue, usage, value, type CommandSpec, type ParsedArgs } from './args';
-import { agentError, configError } from './errors';
+import { agentError, configError, osErrorText } from './errors';
 import { faultPoint, hostArch } from './faults';
 import { applyLayer } from './layers';
 import { validateName } from './names';
 import { out } from './output';
 import { parseReference, pullImage, type PulledImage } from './registry-pull';
+import { removeOnSignal } from './signals';
 import { writeSidecar, type PackManifest } from './smolmachine';
 import { dataDir, readRecord, rootfsDir, type MachineRecord } from './state';
 import { SIM_VERSION } from './version';
@@ -55,6 +56,7 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
   const ref = parseReference(image);
   const platform = platformOf(value(parsed, 'oci-platform'));
   const staging = makeStagingDir(value(parsed, 'staging-dir'));
+  const forgetStaging = removeOnSignal(staging);
   try {
     out('Starting agent VM...');
     await faultPoint('pack:pull');
@@ -68,6 +70,7 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
     await finalizePack(output, root, imageManifest(parsed, image, pulled));
   } finally {
     rmSync(staging, { recursive: true, force: true });
+    forgetStaging();
   }
 }
 
@@ -119,7 +122,7 @@ function baseManifest(parsed: ParsedArgs): PackManifest {
     created: new Date().toISOString(),
     smolvm_version: SIM_VERSION,
     image_size: 0,
-    assets: { rootfs: { path: 'rootfs.tar.gz', format: 'tar+gzip', size: 0, compressed_size: 0, sha256: '' }, layers: [] },
+    assets: { rootfs: { path: 'rootfs.tar.gz', format: 'tar+gzip', size: 0, compressed_size: 0, sha256: '', crc32: 0 }, layers: [] },
   };
 }
 
@@ -169,8 +172,14 @@ function machineManifest(parsed: ParsedArgs, record: MachineRecord): PackManifes
 async function finalizePack(output: string, root: string, manifest: PackManifest): Promise<void> {
   const sidecar = `${output}${SIDECAR_EXTENSION}`;
   manifest.assets.rootfs.size = treeSize(root);
-  writeLauncher(output, sidecar);
-  const sidecarSize = await writeSidecar(sidecar, root, manifest, { afterFirstChunk: () => faultPoint('pack:write') });
+  let sidecarSize: number;
+  try {
+    writeLauncher(output, sidecar);
+    sidecarSize = await writeSidecar(sidecar, root, manifest, { afterFirstChunk: () => faultPoint('pack:write') });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code) throw agentError('pack binary', `${output}: ${osErrorText(error)}`);
+    throw error;
+  }
   const stubSize = statSync(output).size;
   out(`Packed: ${output} (stub: ${Math.floor(stubSize / 1024)}KB, total: ${Math.floor((stubSize + sidecarSize) / 1024)}KB)`);
   out(`Assets: ${sidecar} (${Math.floor(sidecarSize / 1024)}KB compressed)`);

@@ -9,10 +9,11 @@
  *
  * The manifest also records the sha256 of the assets, so any flipped byte or truncation fails.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { agentError, configError, SimError } from './errors';
 import { hostArch } from './faults';
@@ -46,7 +47,7 @@ export interface PackManifest {
   smolvm_version: string;
   image_size: number;
   assets: {
-    rootfs: { path: string; format: 'tar+gzip'; size: number; compressed_size: number; sha256: string };
+    rootfs: { path: string; format: 'tar+gzip'; size: number; compressed_size: number; sha256: string; crc32: number };
     layers: LayerEntry[];
   };
 }
@@ -66,32 +67,39 @@ interface WriteHooks {
 /** Writes the sidecar straight to `path` (not atomically, like smolvm) and returns its size. */
 export async function writeSidecar(path: string, rootDir: string, manifest: PackManifest, hooks: WriteHooks = {}): Promise<number> {
   const file = await open(path, 'w');
+  const tar = spawn('tar', ['--create', '--gzip', '--numeric-owner', '--sort=name', `--directory=${rootDir}`, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    const tar = spawn('tar', ['--create', '--gzip', '--numeric-owner', '--sort=name', `--directory=${rootDir}`, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const stderr: Buffer[] = [];
-    tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    const exited = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? 1)));
-    const sha = createHash('sha256');
-    let crc = 0;
-    let size = 0;
-    for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
-      await file.write(chunk);
-      sha.update(chunk);
-      crc = crc32(chunk, crc);
-      size += chunk.length;
-      if (size === chunk.length) await hooks.afterFirstChunk?.();
-    }
-    if ((await exited) !== 0) throw agentError('pack binary', `tar failed: ${Buffer.concat(stderr).toString().trim()}`);
-    manifest.assets.rootfs.compressed_size = size;
-    manifest.assets.rootfs.sha256 = `sha256:${sha.digest('hex')}`;
+    const size = await streamAssets(tar, file, manifest, hooks);
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2));
-    crc = crc32(manifestBytes, crc);
     await file.write(manifestBytes);
-    await file.write(footer(size, manifestBytes.length, crc));
+    await file.write(footer(size, manifestBytes.length, crc32(manifestBytes, manifest.assets.rootfs.crc32)));
     return size + manifestBytes.length + FOOTER_SIZE;
   } finally {
+    tar.kill('SIGKILL');
     await file.close();
   }
+}
+
+/** Copies tar's gzip output into the file, noting its size, sha256 and running CRC in the manifest. */
+async function streamAssets(tar: ChildProcessByStdio<null, Readable, Readable>, file: FileHandle, manifest: PackManifest, hooks: WriteHooks): Promise<number> {
+  const stderr: Buffer[] = [];
+  tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const exited = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? 1)));
+  const sha = createHash('sha256');
+  let crc = 0;
+  let size = 0;
+  for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
+    await file.write(chunk);
+    sha.update(chunk);
+    crc = crc32(chunk, crc);
+    size += chunk.length;
+    if (size === chunk.length) await hooks.afterFirstChunk?.();
+  }
+  if ((await exited) !== 0) throw agentError('pack binary', `tar failed: ${Buffer.concat(stderr).toString().trim()}`);
+  manifest.assets.rootfs.compressed_size = size;
+  manifest.assets.rootfs.sha256 = `sha256:${sha.digest('hex')}`;
+  manifest.assets.rootfs.crc32 = crc;
+  return size;
 }
 
 function footer(assetsSize: number, manifestSize: number, checksum: number): Buffer {

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SimError, vmNotFound } from './errors';
 import { stateOverride } from './faults';
 
@@ -39,7 +39,7 @@ export interface MachineRecord {
 }
 
 export function dataDir(): string {
-  return process.env.SMOLVM_DATA_DIR || join(homedir(), '.local', 'share', 'smolvm');
+  return resolve(process.env.SMOLVM_DATA_DIR || join(homedir(), '.local', 'share', 'smolvm'));
 }
 
 export function machinesDir(): string {
