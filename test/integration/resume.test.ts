@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { statSync, writeFileSync, readFileSync, truncateSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { INIT_COMMANDS, MachineExistsError, resumeBottle } from '../../src/core/resume';
 import { runTool } from '../../src/core/tools/command';
@@ -37,7 +37,7 @@ describe('resume through real parts', function () {
     const shape = (tree: typeof original) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.content ?? ''}`).sort();
     assert.deepEqual(shape(restored), shape(original));
     for (const dir of ['tmp', 'var/tmp']) {
-      const info = statSync(`${world.rootfs(machine)}/${dir}`);
+      const info: Stats = statSync(`${world.rootfs(machine)}/${dir}`);
       assert.equal(info.mode & 0o7777, 0o1777, `/${dir} is mode 1777`);
       assert.equal(info.uid, 0, `/${dir} is owned by root`);
     }
