@@ -5,7 +5,7 @@ import { parseArgs, unsignedValue, value, type CommandSpec } from './args';
 import { agentError, configError, osErrorText } from './errors';
 import { connect } from './exec';
 import { cpRateFault, faultPoint, sleep } from './faults';
-import { resolveInRoot } from './guest';
+import { requireRoot, resolveInRoot } from './guest';
 import { validateName } from './names';
 import { formatBytes } from './output';
 import { openSession } from './sessions';
@@ -41,6 +41,7 @@ export async function cpCommand(argv: string[]): Promise<void> {
     throw configError('cp', '--mode/--uid/--gid apply to uploads only (host -> machine)');
   }
   validateName(transfer.machine);
+  requireRoot();
   await faultPoint('cp', transfer.machine);
   connect(transfer.machine);
   const closeSession = await openSession(transfer.machine, 'cp');

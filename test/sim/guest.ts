@@ -79,10 +79,15 @@ export interface GuestSpawnOptions {
   detached?: boolean;
 }
 
-export function spawnInGuest(root: string, argv: readonly string[], options: GuestSpawnOptions): ChildProcess {
+/** Machines are real root filesystems (chroot, owners 0/1000/501): the stand-in needs uid 0. */
+export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
-    throw new SimError('the smolvm stand-in runs guest commands with chroot and must run as root (uid 0)');
+    throw new SimError(`the smolvm stand-in keeps machines as real root filesystems (chroot, file owners) and must run as root (uid 0), not uid ${process.getuid?.()}`);
   }
+}
+
+export function spawnInGuest(root: string, argv: readonly string[], options: GuestSpawnOptions): ChildProcess {
+  requireRoot();
   return spawn('unshare', [`--root=${root}`, `--wd=${options.cwd}`, '--', ...argv], {
     env: options.env,
     stdio: options.stdio,

@@ -5,6 +5,7 @@ import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec,
 import { configError, SimError } from './errors';
 import { runInitCommands } from './exec';
 import { faultPoint } from './faults';
+import { requireRoot } from './guest';
 import { validateName } from './names';
 import { out, readStdinLine } from './output';
 import { createBaseRootfs } from './rootfs';
@@ -206,6 +207,7 @@ export async function createCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(CREATE_SPEC, argv);
   const name = validateName(value(parsed, 'name') ?? `machine-${randomBytes(4).toString('hex')}`);
   const options = createOptions(parsed);
+  requireRoot();
   await faultPoint('create', name);
   const from = value(parsed, 'from');
   const sidecar = from ? openSidecar(from) : undefined;

@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { SimError } from './errors';
 import { dataDir } from './state';
 
-const TEMPLATE_NAME = 'base-rootfs-v2';
+const TEMPLATE_NAME = 'base-rootfs-v3';
 const HOST_BIN_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
 const MERGED_USR_LINKS = ['bin', 'sbin', 'lib', 'lib64'];
 
@@ -21,7 +21,7 @@ const REQUIRED_TOOLS = [
   'readlink', 'realpath', 'basename', 'dirname', 'sort', 'uniq', 'tr', 'cut', 'date', 'uname', 'whoami',
   'test', '[', 'tee', 'dd', 'sync', 'mktemp', 'seq', 'yes', 'nproc', 'cmp', 'diff',
 ];
-const OPTIONAL_TOOLS = ['dash', 'gunzip', 'zcat', 'grep', 'sed', 'awk', 'setpriv', 'getent'];
+const OPTIONAL_TOOLS = ['dash', 'gunzip', 'zcat', 'grep', 'sed', 'awk', 'setpriv', 'getent', 'tty', 'stty', 'hostname'];
 
 const NODE_UID = 1000;
 

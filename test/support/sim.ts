@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -52,7 +52,8 @@ export function makeSimDataDir(): SimDataDir {
   const top = mkdtempSync(join(tmpdir(), 'bb-sim-'));
   const dataDir = join(top, 'smolvm');
   const scratch = join(top, 'scratch');
-  spawnSync('mkdir', ['-p', dataDir, scratch]);
+  mkdirSync(dataDir);
+  mkdirSync(scratch);
   seedTemplate(dataDir);
   return { dataDir, scratch, cleanup: () => rmSync(top, { recursive: true, force: true }) };
 }
