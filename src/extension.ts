@@ -4,6 +4,7 @@ import type { Bottle } from './core/bottles';
 import { errorMessage } from './core/errors';
 import { Services } from './core/services';
 import { BottlesTree, type TreeNode } from './ui/bottlesTree';
+import { AgentLogProvider } from './ui/agentLog';
 import { registerCommands } from './ui/commands';
 import { onSettingsChanged, readSettings, type Settings } from './ui/config';
 import { Logs } from './ui/logs';
@@ -32,7 +33,8 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
     tree,
     statusBar,
     tree.onDidChangeBottles((bottles) => statusBar.setBottles(bottles)),
-    ...registerCommands({ tree, logs, operations, services: () => services }),
+    ...registerCommands({ tree, logs, operations, services: () => services, settings: () => settings }),
+    new AgentLogProvider(),
     onSettingsChanged((next) => {
       settings = next;
       services = buildServices(settings, logs);

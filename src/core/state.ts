@@ -35,6 +35,8 @@ export interface SnapshotRecord {
   sha256: string;
   archiveBytes?: number;
   imageBuilder?: string;
+  /** Set when the sidecar was imported from a file rather than frozen here. */
+  importedFrom?: string;
   tools: Record<string, string>;
   steps: StepTiming[];
 }

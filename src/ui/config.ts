@@ -7,6 +7,8 @@ export interface Settings extends CoreSettings {
   /** Seconds between refreshes while the view is visible; 0 turns the timer off. */
   refreshInterval: number;
   statusBarEnabled: boolean;
+  /** The shell "Open Shell" starts in a bottle. */
+  shell: string;
 }
 
 const SECTION = 'botBottle';
@@ -20,6 +22,7 @@ export function readSettings(): Settings {
     machinePrefix: config.get<string>('machinePrefix', 'bot-bottle-').trim() || 'bot-bottle-',
     refreshInterval: Math.max(0, config.get<number>('refreshInterval', 10)),
     statusBarEnabled: config.get<boolean>('statusBar.enabled', true),
+    shell: config.get<string>('shell', '/bin/bash').trim() || '/bin/bash',
     pullHost: config.get<string>('registry.pullHost', '127.0.0.1').trim() || '127.0.0.1',
   };
 }

@@ -1,0 +1,43 @@
+/** Freeze Bottle: from the tree, the palette (a pick of running bottles) or the status bar. */
+import * as vscode from 'vscode';
+import { isRunning } from '../core/bottles';
+import { formatBytes } from '../core/format';
+import { freezeBottle } from '../core/freeze/smolmachines';
+import type { Snapshot } from '../core/state';
+import { withOperationProgress } from './progress';
+import { reportFailure } from './report';
+import { exportSnapshotCommand, revealSnapshot } from './snapshotCommands';
+import { resolveBottle, type CommandDeps, type Target } from './targets';
+
+export async function freezeCommand(deps: CommandDeps, target: Target): Promise<Snapshot | undefined> {
+  const bottle = await resolveBottle(deps, target, {
+    fits: isRunning,
+    placeHolder: vscode.l10n.t('Choose a running bottle to freeze'),
+    none: vscode.l10n.t('No bottle is running, so there is nothing to freeze.'),
+  });
+  if (!bottle) return undefined;
+  const { slug } = bottle;
+  const what = vscode.l10n.t('Freezing {0}', slug);
+  try {
+    const snapshot = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
+      freezeBottle(deps.services(), slug, { signal, onProgress }),
+    );
+    announceFrozen(deps, snapshot);
+    return snapshot;
+  } catch (error) {
+    reportFailure(deps.logs, what, error);
+    return undefined;
+  } finally {
+    void deps.tree.refresh();
+  }
+}
+
+function announceFrozen(deps: CommandDeps, snapshot: Snapshot): void {
+  const reveal = vscode.l10n.t('Reveal');
+  const exportLabel = vscode.l10n.t('Export…');
+  const message = vscode.l10n.t('Froze {0}: a {1} snapshot in {2}.', snapshot.slug, formatBytes(snapshot.sizeBytes), snapshot.sidecar);
+  void vscode.window.showInformationMessage(message, reveal, exportLabel).then((choice) => {
+    if (choice === reveal) void revealSnapshot(snapshot);
+    if (choice === exportLabel) void exportSnapshotCommand(deps, snapshot.slug);
+  });
+}

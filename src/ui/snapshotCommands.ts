@@ -1,0 +1,100 @@
+/** Snapshot files: export, import, delete, reveal, copy path. */
+import { basename } from 'node:path';
+import * as vscode from 'vscode';
+import { slugProblem } from '../core/names';
+import { deleteSnapshot, exportSnapshot, importSnapshot, SnapshotExistsError } from '../core/snapshots';
+import type { Snapshot } from '../core/state';
+import { SMOLMACHINE_SUFFIX } from '../core/tools/smolvm';
+import { reportFailure } from './report';
+import { resolveSnapshot, type CommandDeps, type Target } from './targets';
+
+export async function exportSnapshotCommand(deps: CommandDeps, target: Target): Promise<void> {
+  const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot to export'));
+  if (!snapshot) return;
+  const destination = await vscode.window.showSaveDialog({
+    title: vscode.l10n.t('Export the snapshot of {0}', snapshot.slug),
+    defaultUri: vscode.Uri.file(`${defaultFolder()}/${snapshot.slug}`),
+    saveLabel: vscode.l10n.t('Export'),
+  });
+  if (!destination) return;
+  try {
+    const files = await exportSnapshot(snapshot, destination.fsPath);
+    deps.logs.main.info(`Exported the snapshot of ${snapshot.slug} to ${files.sidecar}${files.launcher ? ` and ${files.launcher}` : ''}`);
+    void vscode.window.showInformationMessage(vscode.l10n.t('Exported the snapshot of {0} to {1}.', snapshot.slug, files.sidecar));
+  } catch (error) {
+    reportFailure(deps.logs, vscode.l10n.t('Exporting the snapshot of {0}', snapshot.slug), error);
+  }
+}
+
+export async function importSnapshotCommand(deps: CommandDeps): Promise<Snapshot | undefined> {
+  const [file] = (await vscode.window.showOpenDialog({
+    title: vscode.l10n.t('Import a frozen bottle'),
+    filters: { [vscode.l10n.t('smolvm machine')]: ['smolmachine'] },
+    canSelectMany: false,
+    openLabel: vscode.l10n.t('Import'),
+  })) ?? [];
+  if (!file) return undefined;
+  const prefix = deps.services().prefix;
+  const slug = await vscode.window.showInputBox({
+    title: vscode.l10n.t('Name the imported bottle'),
+    value: suggestedSlug(file.fsPath),
+    validateInput: (value) => slugProblem(value, prefix),
+  });
+  if (!slug) return undefined;
+  const what = vscode.l10n.t('Importing {0}', basename(file.fsPath));
+  const store = deps.services().store;
+  try {
+    return await importSnapshot(store, file.fsPath, slug).catch(async (error) => {
+      if (!(error instanceof SnapshotExistsError) || !(await confirm(vscode.l10n.t('Bottle {0} already has a snapshot. Replace it with the imported one?', slug), vscode.l10n.t('Replace')))) throw error;
+      return importSnapshot(store, file.fsPath, slug, true);
+    });
+  } catch (error) {
+    reportFailure(deps.logs, what, error);
+    return undefined;
+  } finally {
+    void deps.tree.refresh();
+  }
+}
+
+export async function deleteSnapshotCommand(deps: CommandDeps, target: Target): Promise<boolean> {
+  const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot to delete'));
+  if (!snapshot) return false;
+  const question = vscode.l10n.t('Delete the snapshot of {0}?', snapshot.slug);
+  if (!(await confirm(question, vscode.l10n.t('Delete'), vscode.l10n.t('{0} and its launcher will be deleted. This cannot be undone.', snapshot.sidecar)))) return false;
+  try {
+    await deleteSnapshot(deps.services().store, snapshot.slug);
+    deps.logs.main.info(`Deleted the snapshot of ${snapshot.slug} (${snapshot.sidecar})`);
+    return true;
+  } catch (error) {
+    reportFailure(deps.logs, vscode.l10n.t('Deleting the snapshot of {0}', snapshot.slug), error);
+    return false;
+  } finally {
+    void deps.tree.refresh();
+  }
+}
+
+export async function revealSnapshotCommand(deps: CommandDeps, target: Target): Promise<void> {
+  const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot to reveal'));
+  if (snapshot) await revealSnapshot(snapshot);
+}
+
+export async function copySnapshotPathCommand(deps: CommandDeps, target: Target): Promise<void> {
+  const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot'));
+  if (snapshot) await vscode.env.clipboard.writeText(snapshot.sidecar);
+}
+
+export function revealSnapshot(snapshot: Snapshot): Thenable<unknown> {
+  return vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(snapshot.sidecar));
+}
+
+async function confirm(question: string, action: string, detail?: string): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(question, { modal: true, detail }, action)) === action;
+}
+
+function suggestedSlug(path: string): string {
+  return basename(path, SMOLMACHINE_SUFFIX).replace(/^committed-smolmachine$/, 'imported').replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[-_]+|-+$/g, '') || 'imported';
+}
+
+function defaultFolder(): string {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? (process.env.HOME || '/');
+}
