@@ -5,8 +5,8 @@
 import { hostname, homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { UserError } from './errors';
 import { isProcessAlive, writeFileAtomic } from './fsutil';
 import { slugProblem } from './names';
@@ -34,7 +34,10 @@ export interface SnapshotRecord {
   sidecarBytes: number;
   sha256: string;
   archiveBytes?: number;
+  /** `docker` or `native`: how the image that was packed was made. */
   imageBuilder?: string;
+  /** `gzip` or `none`: the archive made in the VM. */
+  compression?: string;
   /** Set when the sidecar was imported from a file rather than frozen here. */
   importedFrom?: string;
   tools: Record<string, string>;
@@ -144,6 +147,39 @@ export class StateStore {
     await writeFileAtomic(this.recordPath(record.slug), `${JSON.stringify(record, null, 2)}\n`);
   }
 
+  /**
+   * Puts a new snapshot in place of the last good one as one unit: the old files are moved aside,
+   * the new ones moved in, and on any failure the old ones are moved back. The staged files must be
+   * on the same file system (inside the bottle's folder) so that every move is a rename.
+   */
+  async replaceSnapshot(record: SnapshotRecord, staged: { sidecar: string; launcher: string }, renameFile = rename): Promise<void> {
+    const dir = this.bottleDir(record.slug);
+    const aside = await mkdtemp(join(dir, '.previous-'));
+    const pairs: Array<[string, string]> = [
+      [staged.sidecar, this.sidecarPath(record.slug)],
+      [staged.launcher, this.launcherPath(record.slug)],
+    ];
+    const movedAside: Array<[string, string]> = [];
+    const movedIn: string[] = [];
+    try {
+      for (const path of [this.sidecarPath(record.slug), this.launcherPath(record.slug), this.recordPath(record.slug)]) {
+        const parked = join(aside, basename(path));
+        if (await renameIfExists(renameFile, path, parked)) movedAside.push([parked, path]);
+      }
+      for (const [from, to] of pairs) {
+        await renameFile(from, to);
+        movedIn.push(to);
+      }
+      await this.writeRecord(record);
+    } catch (error) {
+      for (const path of movedIn) await rm(path, { force: true });
+      for (const [parked, path] of movedAside.reverse()) await rename(parked, path);
+      throw error;
+    } finally {
+      await rm(aside, { recursive: true, force: true });
+    }
+  }
+
   async deleteSnapshot(slug: string): Promise<void> {
     for (const path of [this.sidecarPath(slug), this.launcherPath(slug), this.recordPath(slug)]) await rm(path, { force: true });
   }
@@ -170,6 +206,16 @@ export class StateStore {
   async lockOwner(slug: string): Promise<LockOwner | undefined> {
     const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
     return holder && !isStale(holder) ? holder : undefined;
+  }
+}
+
+async function renameIfExists(renameFile: typeof rename, from: string, to: string): Promise<boolean> {
+  try {
+    await renameFile(from, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
   }
 }
 

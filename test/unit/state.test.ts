@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BottleCatalog, mergeBottles } from '../../src/core/bottles';
@@ -40,6 +40,46 @@ describe('state store', () => {
     assert.equal(full?.createdAt.toISOString(), '2026-11-29T10:00:00.000Z');
     assert.match(full!.record!.sha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(readdirSync(join(root, 'api')).sort(), ['committed-smolmachine.smolmachine', 'snapshot.json']);
+  });
+
+  describe('replacing the last good snapshot', () => {
+    const recordFor = (sha256: string): SnapshotRecord => ({
+      version: 1, slug: 'api', machine: 'bot-bottle-api', createdAt: '2026-11-29T10:00:00.000Z', sidecar: store.sidecarPath('api'),
+      launcher: store.launcherPath('api'), sidecarBytes: 3, sha256, tools: {}, steps: [],
+    });
+    const stage = (content: string) => {
+      const dir = join(root, 'api', '.incoming-test');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'committed-smolmachine.smolmachine'), content);
+      writeFileSync(join(dir, 'committed-smolmachine'), `launcher ${content}`);
+      return { sidecar: join(dir, 'committed-smolmachine.smolmachine'), launcher: join(dir, 'committed-smolmachine') };
+    };
+    const contents = () => ['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json'].map((n) => readFileSync(join(root, 'api', n), 'utf8'));
+
+    it('moves the new pair and its record in', async () => {
+      await store.ensureBottleDir('api');
+      await store.replaceSnapshot(recordFor('a'.repeat(64)), stage('old'));
+      await store.replaceSnapshot(recordFor('b'.repeat(64)), stage('new'));
+      const [sidecar, launcher, record] = contents();
+      assert.equal(sidecar, 'new');
+      assert.equal(launcher, 'launcher new');
+      assert.equal(JSON.parse(record).sha256, 'b'.repeat(64));
+      assert.ok(!readdirSync(join(root, 'api')).some((n) => n.startsWith('.previous-')), 'nothing parked is left');
+    });
+
+    it('puts the last good snapshot back when a move fails halfway', async () => {
+      await store.ensureBottleDir('api');
+      await store.replaceSnapshot(recordFor('a'.repeat(64)), stage('old'));
+      const before = contents();
+      const { rename } = await import('node:fs/promises');
+      const failOnLauncher = async (from: string, to: string) => {
+        if (from.includes('.incoming-') && to.endsWith('committed-smolmachine')) throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+        await rename(from, to);
+      };
+      await assert.rejects(store.replaceSnapshot(recordFor('b'.repeat(64)), stage('new'), failOnLauncher), /EIO: simulated/);
+      assert.deepEqual(contents(), before);
+      assert.ok(!readdirSync(join(root, 'api')).some((n) => n.startsWith('.previous-')));
+    });
   });
 
   it('lists only folders that can be bottles', async () => {
