@@ -59,7 +59,7 @@ export async function startWorld(label: string): Promise<World> {
         { paths: { smolvm: SIM_BIN, docker: '', crane: '', skopeo: '', registry: '' }, stateDir: stateRoot, machinePrefix: 'bot-bottle-', pullHost: '127.0.0.1', ...overrides },
         { main: log, tools: toolLog },
       ),
-    sim: (...args) => execFileSync(SIM_BIN, args, { encoding: 'utf8', env: process.env }),
+    sim: (...args) => execFileSync(SIM_BIN, args, { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
     createRunningBottle(slug) {
       const machine = `bot-bottle-${slug}`;
       world.sim('machine', 'create', '--name', machine, '--image', 'node:22');

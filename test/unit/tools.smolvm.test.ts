@@ -124,6 +124,14 @@ describe('smolvm client', () => {
       assert.equal(result.exitCode, 124);
     });
 
+    it("fails an exec whose accepted exit status came from smolvm's own error, not from the guest", async () => {
+      const tar = smolvm.exec('bot-bottle-a', ['tar', '--create'], { okExitCodes: [0, 1] });
+      const changed = await runTool(fakeRunner(ok('', 'tar: ./x: file changed as we read it', 1)), tar);
+      assert.equal(changed.exitCode, 1);
+      const notRunning = ok('', "Error: agent operation failed: connect: machine 'bot-bottle-a' is not running.", 1);
+      await assert.rejects(runTool(fakeRunner(notRunning), tar), (e: ToolError) => e.reason.startsWith('Error: agent operation failed'));
+    });
+
     it('keeps machine-readable list output out of the info log', async () => {
       const seen: RunOptions[] = [];
       const machines = await runTool(fakeRunner(ok(LS_JSON), seen), smolvm.list());

@@ -102,8 +102,20 @@ export class SmolvmCli {
     return { argv: [...this.machineCommand('delete', name), '-f'], parse: () => undefined };
   }
 
+  /**
+   * A guest exit status the caller accepts (tar's 1) is still a failure when smolvm itself failed:
+   * smolvm also exits 1, and says so with an `Error:` line.
+   */
   exec(name: string, command: readonly string[], options: ExecOptions = {}): ToolCommand<RunResult> {
-    return { argv: this.execArgv(name, command, options), okExitCodes: options.okExitCodes, parse: (r) => r };
+    const argv = this.execArgv(name, command, options);
+    return {
+      argv,
+      okExitCodes: options.okExitCodes,
+      parse: (r) => {
+        if (isSmolvmError(r)) throw new ToolError(argv, r.exitCode, r.stderr);
+        return r;
+      },
+    };
   }
 
   /** The argv of an exec, for callers that run it elsewhere (a terminal). */
