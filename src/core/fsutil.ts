@@ -1,6 +1,7 @@
 /** Small file-system helpers the state store and the pipelines share. */
 import { randomBytes } from 'node:crypto';
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /** Writes through a temp file in the same folder and renames it over, so readers never see half a file. */
@@ -40,4 +41,20 @@ export function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * A temp folder named after this process (`bot-bottle-<label>.<pid>.XXXXXX`), so that after a
+ * crash the next start can tell the folders whose owner is gone.
+ */
+export function makeOwnedTempDir(label: string, root = tmpdir()): Promise<string> {
+  return mkdtemp(join(root, `${OWNED_TEMP_PREFIX}${label}.${process.pid}.`));
+}
+
+export const OWNED_TEMP_PREFIX = 'bot-bottle-';
+
+/** The pid that made an owned temp folder, or undefined for any other name. */
+export function ownerOfTempDir(name: string): number | undefined {
+  const match = /^bot-bottle-[a-z-]+\.(\d+)\.[^.]+$/.exec(name);
+  return match ? Number(match[1]) : undefined;
 }

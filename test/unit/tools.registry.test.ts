@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError, UserError } from '../../src/core/errors';
 import { MemoryLog } from '../../src/core/log';
-import type { RunResult } from '../../src/core/run';
 import { UnexpectedOutputError } from '../../src/core/tools/command';
 import {
   isLoopback,
@@ -16,9 +15,9 @@ import {
   registryConfig,
   removeContainer,
   runRegistryContainer,
-  startBackgroundProcess,
   startEphemeralRegistry,
 } from '../../src/core/tools/registry';
+import { startBackgroundProcess, type RunResult } from '../../src/core/run';
 
 const result = (stdout: string, stderr = '', exitCode = 0): RunResult => ({ stdout, stderr, exitCode });
 

@@ -7,15 +7,13 @@
  * 127.0.0.1, and stopping it leaves no process, container or folder behind.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { execa } from 'execa';
+import { join } from 'node:path';
 import { CancelledError, ToolError, UserError } from '../errors';
+import { makeOwnedTempDir } from '../fsutil';
 import type { Log } from '../log';
-import { createRunner, formatCommand, type RunOptions, type Stream } from '../run';
+import { createRunner, startBackgroundProcess, type BackgroundProcess, type RunOptions } from '../run';
 import { runTool, UnexpectedOutputError, type ToolCommand } from './command';
 
 export const DEFAULT_PULL_HOST = '127.0.0.1';
@@ -74,7 +72,7 @@ export async function startEphemeralRegistry(options: EphemeralRegistryOptions):
 async function startRegistryProcess(bin: string, pullHost: string, options: EphemeralRegistryOptions): Promise<EphemeralRegistry> {
   const limitMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const deadline = Date.now() + limitMs;
-  const dir = await mkdtemp(join(options.tmpRoot ?? tmpdir(), 'bot-bottle-registry-'));
+  const dir = await makeOwnedTempDir('registry', options.tmpRoot);
   let server: BackgroundProcess | undefined;
   const cleanUp = async () => {
     await server?.stop();
@@ -304,137 +302,4 @@ function formatDuration(ms: number): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// ---------------------------------------------------------------------------------------------
-// A long-lived background process. Meant to move into src/core/run.ts next to the Runner, which
-// only knows commands that run to completion.
-
-export interface BackgroundProcessOptions {
-  cwd?: string;
-  env?: Readonly<Record<string, string>>;
-  /** Inherit this process's environment as well as `env`; default true. */
-  extendEnv?: boolean;
-}
-
-export interface BackgroundProcess {
-  readonly argv: readonly string[];
-  readonly pid: number;
-  /** Resolves (never rejects) once the process has exited. */
-  readonly exited: Promise<void>;
-  /** Undefined while it runs, or when it ended by a signal or never started. */
-  exitCode(): number | undefined;
-  /** "exited with status 1", "was killed by SIGKILL", "could not be started (ENOENT)", or undefined while running. */
-  exitDescription(): string | undefined;
-  /** Its last lines of output, stdout and stderr interleaved. */
-  recentOutput(): string;
-  /** Calls `listener` with every line from now on; returns the unsubscribe function. */
-  onLine(listener: (stream: Stream, line: string) => void): () => void;
-  /** SIGTERM to its process group, SIGKILL after `graceMs`; resolves once the whole group is gone. */
-  stop(graceMs?: number): Promise<void>;
-}
-
-const RECENT_LINES = 20;
-const DEFAULT_GRACE_MS = 3000;
-const KILL_WAIT_MS = 5000;
-
-/**
- * Starts `argv` in its own process group (so that stopping it reaches its children too) and
- * streams every output line to `log`, as the Runner does. Nothing is buffered beyond the last
- * few lines: the process may run for a long time.
- */
-export function startBackgroundProcess(log: Log, argv: readonly string[], options: BackgroundProcessOptions = {}): BackgroundProcess {
-  const [file, ...args] = argv;
-  if (!file) throw new Error('startBackgroundProcess needs a command');
-  log.info(`$ ${formatCommand(argv)} &`);
-  const name = basename(file);
-  const child = execa(file, args, {
-    detached: true,
-    reject: false,
-    buffer: false,
-    stdin: 'ignore',
-    cwd: options.cwd,
-    env: options.env ? { ...options.env } : undefined,
-    extendEnv: options.extendEnv ?? true,
-  });
-  const pid = child.pid ?? 0;
-  const recent: string[] = [];
-  const listeners = new Set<(stream: Stream, line: string) => void>();
-  const onOutputLine = (stream: Stream, line: string) => {
-    log.info(`  ${line}`);
-    recent.push(line);
-    if (recent.length > RECENT_LINES) recent.shift();
-    for (const listener of [...listeners]) listener(stream, line);
-  };
-  createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stdout', line));
-  createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stderr', line));
-
-  // execa does not clean up detached children when Node exits; do it ourselves.
-  const killOnExit = () => signalGroup(pid, 'SIGKILL');
-  if (pid) process.once('exit', killOnExit);
-
-  let ended: { exitCode?: number; description: string } | undefined;
-  const exited = child.then((result) => {
-    process.removeListener('exit', killOnExit);
-    ended = describeEnd(result.exitCode, result.signal, result.failed ? result.code : undefined);
-    log.info(`  ${name} ${ended.description}`);
-  });
-
-  const groupGone = () => ended !== undefined && !groupAlive(pid);
-  const stop = async (graceMs = DEFAULT_GRACE_MS) => {
-    if (!pid || groupGone()) return;
-    signalGroup(pid, 'SIGTERM');
-    if (await waitUntil(groupGone, graceMs)) return;
-    log.warn(`  ${name} ignored SIGTERM for ${graceMs} ms; killing its process group`);
-    signalGroup(pid, 'SIGKILL');
-    if (!(await waitUntil(groupGone, KILL_WAIT_MS))) log.warn(`  process group ${pid} is still there after SIGKILL`);
-  };
-
-  return {
-    argv,
-    pid,
-    exited,
-    exitCode: () => ended?.exitCode,
-    exitDescription: () => ended?.description,
-    recentOutput: () => recent.join('\n'),
-    onLine: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    stop,
-  };
-}
-
-function describeEnd(exitCode: number | undefined, signal: string | undefined, code: string | undefined): { exitCode?: number; description: string } {
-  if (exitCode !== undefined) return { exitCode, description: `exited with status ${exitCode}` };
-  if (signal) return { description: `was killed by ${signal}` };
-  return { description: `could not be started${code ? ` (${code})` : ''}` };
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // the group is gone already
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() >= end) return false;
-    await sleep(POLL_INTERVAL_MS);
-  }
-  return true;
 }
