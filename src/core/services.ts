@@ -4,6 +4,7 @@
  */
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
 import { UserError } from './errors';
+import type { Compression, ImageBuilderChoice } from './freeze/context';
 import type { Log } from './log';
 import { validatePrefix } from './names';
 import { createRunner, type Runner } from './run';
@@ -20,6 +21,10 @@ export interface CoreSettings {
   machinePrefix: string;
   /** The host a VM uses to reach a registry on this machine's loopback. */
   pullHost: string;
+  /** How a freeze makes the image; default `auto` (native). */
+  imageBuilder?: ImageBuilderChoice;
+  /** The archive made in the VM; default `gzip`. */
+  compression?: Compression;
 }
 
 export interface CoreLogs {

@@ -1,5 +1,6 @@
 /** Typed access to the botBottle.* settings, re-read whenever they change. */
 import * as vscode from 'vscode';
+import { COMPRESSIONS, IMAGE_BUILDER_CHOICES } from '../core/freeze/context';
 import type { CoreSettings } from '../core/services';
 import type { ToolName } from '../core/tools/which';
 
@@ -24,7 +25,14 @@ export function readSettings(): Settings {
     statusBarEnabled: config.get<boolean>('statusBar.enabled', true),
     shell: config.get<string>('shell', '/bin/bash').trim() || '/bin/bash',
     pullHost: config.get<string>('registry.pullHost', '127.0.0.1').trim() || '127.0.0.1',
+    imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), 'auto'),
+    compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), 'gzip'),
   };
+}
+
+/** A hand-edited settings.json can hold anything; an unknown value falls back to the default. */
+function oneOf<T extends string>(allowed: readonly T[], value: string | undefined, fallback: T): T {
+  return allowed.find((candidate) => candidate === value) ?? fallback;
 }
 
 export function onSettingsChanged(listener: (settings: Settings) => void): vscode.Disposable {

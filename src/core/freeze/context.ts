@@ -1,12 +1,30 @@
 /** What every freeze step reads and writes: the bottle's names, the tools, and what earlier steps made. */
 import type { Log } from '../log';
+import type { OciImage } from '../oci/image';
 import type { Runner } from '../run';
 import type { StateStore } from '../state';
+import { ROOTFS_ARCHIVE } from '../tools/docker';
 import type { Pusher } from '../tools/push';
 import type { SmolvmCli } from '../tools/smolvm';
 
+/** `botBottle.freeze.imageBuilder`: `auto` is native unless the user chose docker. */
+export const IMAGE_BUILDER_CHOICES = ['auto', 'docker', 'native'] as const;
+export type ImageBuilderChoice = (typeof IMAGE_BUILDER_CHOICES)[number];
+export type ImageBuilder = Exclude<ImageBuilderChoice, 'auto'>;
+
+/** `botBottle.freeze.compression` of the archive made in the VM. */
+export const COMPRESSIONS = ['gzip', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
 /** Inside the VM, on disk (`/tmp` is tmpfs) so that it survives until `machine cp`. */
-export const VM_ARCHIVE = '/var/tmp/.bot-bottle-commit.tar.gz';
+export function vmArchivePath(compression: Compression): string {
+  return compression === 'gzip' ? '/var/tmp/.bot-bottle-commit.tar.gz' : '/var/tmp/.bot-bottle-commit.tar';
+}
+
+/** The archive's name in the host temp folder; the docker path's Dockerfile expects the gzip one. */
+export function hostArchiveName(compression: Compression): string {
+  return compression === 'gzip' ? ROOTFS_ARCHIVE : 'rootfs.tar';
+}
 
 /** Left out of the archive: kernel and runtime file systems, and the ephemeral temp folders. */
 export const ARCHIVE_EXCLUDES = ['./proc', './sys', './dev', './run', './tmp', './var/tmp'] as const;
@@ -16,9 +34,10 @@ export const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface FreezeTools {
   smolvm: SmolvmCli;
+  /** The docker path's tools; the native path needs none of them. */
   docker?: string;
   registry?: string;
-  pusher: Pusher;
+  pusher?: Pusher;
 }
 
 export interface FreezeState {
@@ -31,14 +50,20 @@ export interface FreezeState {
   /** Where background tools (the registry) write their output. */
   readonly toolLog: Log;
   readonly pullHost: string;
+  readonly imageBuilder: ImageBuilder;
+  readonly compression: Compression;
   /** Tool name -> version, for the snapshot record. */
   readonly versions: Record<string, string>;
   /** Host temp folder holding the archive and the Dockerfile. */
   workDir?: string;
+  /** The VM's CPU as an OCI architecture name (native path). */
+  architecture?: string;
   archive?: string;
   archiveBytes?: number;
   imageId?: string;
   imageTarball?: string;
+  /** The image described around the archive (native path). */
+  image?: OciImage;
   /** Registry reference the pack step pulls from. */
   pullRef?: string;
   /** The new launcher, under a temporary name inside the state folder until it is kept. */

@@ -1,15 +1,19 @@
 /**
  * Freezing a smolmachines bottle without stopping it: archive the root filesystem inside the VM,
  * copy it out, turn it into an image, and let `smolvm pack create` make the `.smolmachine` from it.
- * The steps, in order, are the list below; each one is in steps.ts.
+ * There are two ways to make the image, each a list of steps below: with docker and a registry
+ * (steps.ts), or natively, by describing the archive as an image and serving it from here
+ * (native.ts).
  */
+import type { Log } from '../log';
 import { runPipeline, type PipelineProgress, type Step } from '../pipeline';
 import { committedImageRef, validateSlug } from '../names';
 import type { Services } from '../services';
 import type { Snapshot } from '../state';
 import { choosePusher } from '../tools/push';
 import { findExecutable } from '../tools/which';
-import type { FreezeState, FreezeTools } from './context';
+import type { Compression, FreezeState, FreezeTools, ImageBuilder, ImageBuilderChoice } from './context';
+import { describeImage, inspectVm, packFromEndpoint } from './native';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 
 export const DOCKER_FREEZE_STEPS: readonly Step<FreezeState>[] = [
@@ -20,6 +24,16 @@ export const DOCKER_FREEZE_STEPS: readonly Step<FreezeState>[] = [
   saveImage,
   pushToRegistry,
   packSnapshot,
+  keepSnapshot,
+];
+
+export const NATIVE_FREEZE_STEPS: readonly Step<FreezeState>[] = [
+  probeExec,
+  inspectVm,
+  archiveRootfs,
+  copyArchiveOut,
+  describeImage,
+  packFromEndpoint,
   keepSnapshot,
 ];
 
@@ -34,9 +48,11 @@ export interface FreezeOptions {
  */
 export async function freezeBottle(services: Services, slug: string, options: FreezeOptions): Promise<Snapshot> {
   validateSlug(slug, services.prefix);
-  const tools = resolveFreezeTools(services);
-  const lock = await services.store.lock(slug, 'freeze');
   const log = services.logs.main;
+  const imageBuilder = chooseImageBuilder(services.settings.imageBuilder);
+  const compression = chooseCompression(imageBuilder, services.settings.compression, log);
+  const tools = resolveFreezeTools(services, imageBuilder);
+  const lock = await services.store.lock(slug, 'freeze');
   try {
     const state: FreezeState = {
       slug,
@@ -47,10 +63,13 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       run: services.run,
       toolLog: services.logs.tools,
       pullHost: services.settings.pullHost,
+      imageBuilder,
+      compression,
       versions: {},
     };
-    log.info(`Freezing ${state.machine}`);
-    await runPipeline(DOCKER_FREEZE_STEPS, state, { signal: options.signal, log, onProgress: options.onProgress });
+    log.info(`Freezing ${state.machine} (image builder: ${imageBuilder}, archive: ${compression})`);
+    const steps = imageBuilder === 'docker' ? DOCKER_FREEZE_STEPS : NATIVE_FREEZE_STEPS;
+    await runPipeline(steps, state, { signal: options.signal, log, onProgress: options.onProgress });
     const snapshot = await services.store.readSnapshot(slug);
     if (!snapshot) throw new Error(`The snapshot of ${slug} is missing after the freeze.`);
     log.info(`Froze ${state.machine} into ${snapshot.sidecar}. To move it to another machine, copy it with its launcher ${snapshot.launcher}.`);
@@ -60,9 +79,22 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
   }
 }
 
-/** Every tool the docker path needs, found before anything runs, so a missing one costs nothing. */
-function resolveFreezeTools(services: Services): FreezeTools {
+export function chooseImageBuilder(choice: ImageBuilderChoice | undefined): ImageBuilder {
+  return choice === 'docker' ? 'docker' : 'native';
+}
+
+/** The docker path's Dockerfile unpacks a gzip archive; an uncompressed one is the native path's. */
+function chooseCompression(imageBuilder: ImageBuilder, choice: Compression | undefined, log: Log): Compression {
+  if (choice !== 'none') return 'gzip';
+  if (imageBuilder === 'native') return 'none';
+  log.info('botBottle.freeze.compression "none" applies to the native image builder only; the docker path archives with gzip.');
+  return 'gzip';
+}
+
+/** Every tool the chosen path needs, found before anything runs, so a missing one costs nothing. */
+function resolveFreezeTools(services: Services, imageBuilder: ImageBuilder): FreezeTools {
   const paths = services.settings.paths;
+  if (imageBuilder === 'native') return { smolvm: services.smolvm() };
   return {
     smolvm: services.smolvm(),
     docker: services.tool('docker'),

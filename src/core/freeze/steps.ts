@@ -16,7 +16,7 @@ import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from '../tools/registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
-import { ARCHIVE_EXCLUDES, CLEANUP_TIMEOUT_MS, VM_ARCHIVE, type FreezeState } from './context';
+import { ARCHIVE_EXCLUDES, CLEANUP_TIMEOUT_MS, hostArchiveName, vmArchivePath, type FreezeState } from './context';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -45,7 +45,9 @@ export const archiveRootfs: FreezeStep = {
   weight: 20,
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
-    const tar = ['tar', '--create', '--gzip', ...ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`), `--file=${VM_ARCHIVE}`, '--directory=/', '.'];
+    const gzip = s.compression === 'gzip' ? ['--gzip'] : [];
+    const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`);
+    const tar = ['tar', '--create', ...gzip, ...excludes, `--file=${vmArchivePath(s.compression)}`, '--directory=/', '.'];
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
   },
@@ -59,9 +61,9 @@ export const copyArchiveOut: FreezeStep = {
     const workDir = await mkdtemp(join(tmpdir(), 'bot-bottle-vm-commit.'));
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
-    s.archive = join(workDir, docker.ROOTFS_ARCHIVE);
+    s.archive = join(workDir, hostArchiveName(s.compression));
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
-    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: VM_ARCHIVE }, { host: s.archive }), {
+    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
       signal: ctx.signal,
       onLine: (_stream, line) => reportCopy(ctx, line),
     });
@@ -116,8 +118,9 @@ export const pushToRegistry: FreezeStep = {
     ctx.defer('stop the registry', () => registry.stop());
     const image = `${COMMITTED_REPOSITORY}:${committedTag(s.imageId!)}`;
     s.pullRef = `${registry.pullEndpoint}/${image}`;
-    s.versions.pusher = s.tools.pusher.tool;
-    await runTool(s.run, pushTarball(s.tools.pusher, s.imageTarball!, `${registry.pushEndpoint}/${image}`, { insecure: true }), { signal: ctx.signal });
+    const pusher = needTool(s.tools.pusher, 'crane or skopeo');
+    s.versions.pusher = pusher.tool;
+    await runTool(s.run, pushTarball(pusher, s.imageTarball!, `${registry.pushEndpoint}/${image}`, { insecure: true }), { signal: ctx.signal });
   },
 };
 
@@ -155,7 +158,8 @@ export const keepSnapshot: FreezeStep = {
       sidecarBytes,
       sha256,
       archiveBytes: s.archiveBytes,
-      imageBuilder: 'docker',
+      imageBuilder: s.imageBuilder,
+      compression: s.compression,
       tools: s.versions,
       steps: [...ctx.timings],
     };
@@ -170,7 +174,7 @@ export const keepSnapshot: FreezeStep = {
 
 /** Runs after cancel too: no signal, but a time limit. A machine that is gone has no archive left. */
 async function removeVmArchive(s: FreezeState): Promise<void> {
-  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', VM_ARCHIVE]), { timeoutMs: CLEANUP_TIMEOUT_MS });
+  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
 function reportCopy(ctx: StepContext, line: string): void {
@@ -178,7 +182,7 @@ function reportCopy(ctx: StepContext, line: string): void {
   if (progress) ctx.progress(progress.fraction, progress.detail);
 }
 
-function needTool(path: string | undefined, name: string): string {
-  if (!path) throw new Error(`${name} is needed for this step but was not found.`);
-  return path;
+function needTool<T>(tool: T | undefined, name: string): T {
+  if (!tool) throw new Error(`${name} is needed for this step but was not found.`);
+  return tool;
 }

@@ -1,0 +1,101 @@
+/**
+ * The native path's own steps: no docker, no registry process, no pusher. The archive copied out
+ * of the VM is already an OCI layer; it is read once to learn its two digests, a config and a
+ * manifest are written around it, and the extension serves the three to `smolvm pack create` for
+ * exactly as long as the pack runs.
+ */
+import { UserError } from '../errors';
+import { formatBytes } from '../format';
+import { serveImage } from '../oci/endpoint';
+import { assembleImage, ociArchitecture } from '../oci/image';
+import { digestLayer } from '../oci/layer';
+import type { Step } from '../pipeline';
+import { runTool } from '../tools/command';
+import { ARCHIVE_EXCLUDES, type FreezeState } from './context';
+import { packSnapshot } from './steps';
+
+type FreezeStep = Step<FreezeState>;
+
+const KIB = 1024;
+const ROOM_MARGIN_BYTES = 64 * 1024 * KIB;
+
+export const inspectVm: FreezeStep = {
+  id: 'inspect',
+  title: 'Inspecting the bottle',
+  weight: 1,
+  async run(ctx, s) {
+    const uname = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['uname', '-m']), { signal: ctx.signal });
+    s.architecture = ociArchitecture(uname.stdout);
+    if (s.compression === 'none') await ensureRoomForPlainArchive(s, ctx.signal);
+  },
+};
+
+/**
+ * A plain tar is about as big as the files it holds, so `/var/tmp` must have that much free.
+ * `du -k` counts allocated blocks, which already cover what tar adds per file (a 512-byte header
+ * and padding to 512 bytes), so it errs on the large side; the margin (10% and 64 MiB) covers what
+ * it misses: files that grow while tar reads them, file systems that store data compressed.
+ */
+async function ensureRoomForPlainArchive(s: FreezeState, signal: AbortSignal): Promise<void> {
+  const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir.slice(1)}`);
+  // Like tar, du exits 1 when a file vanishes under it: normal on a live system.
+  const du = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['du', '-skx', ...excludes, '/'], { okExitCodes: [0, 1] }), { signal });
+  const df = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['df', '-Pk', '/var/tmp']), { signal });
+  const needed = parseDuKib(du.stdout) * KIB * 1.1 + ROOM_MARGIN_BYTES;
+  const free = parseDfAvailableKib(df.stdout) * KIB;
+  s.toolLog.info(`  an uncompressed archive needs about ${formatBytes(needed)} in /var/tmp; ${formatBytes(free)} is free`);
+  if (free < needed) {
+    throw new UserError(
+      `Not enough free space in the bottle's /var/tmp for an uncompressed archive: it needs about ${formatBytes(needed)} and ${formatBytes(free)} is free. ` +
+        'Free some space in the bottle, or set botBottle.freeze.compression to "gzip".',
+    );
+  }
+}
+
+/** The first number of `du -sk` output, in KiB. */
+export function parseDuKib(stdout: string): number {
+  const match = /^\s*(\d+)\s/m.exec(stdout);
+  if (!match) throw new Error(`du printed ${JSON.stringify(stdout.trim().slice(0, 100))} where a size was expected`);
+  return Number(match[1]);
+}
+
+/** The "Available" column of `df -Pk` (POSIX format), in KiB. */
+export function parseDfAvailableKib(stdout: string): number {
+  const row = stdout.trim().split('\n').at(-1) ?? '';
+  const match = /\s(\d+)\s+(\d+)\s+(\d+)\s+(\d+%|-)\s+\/.*$/.exec(row);
+  if (!match) throw new Error(`df printed ${JSON.stringify(stdout.trim().slice(0, 200))} where a POSIX table was expected`);
+  return Number(match[3]);
+}
+
+export const describeImage: FreezeStep = {
+  id: 'image',
+  title: 'Describing the image',
+  weight: 8,
+  async run(ctx, s) {
+    const gzip = s.compression === 'gzip';
+    const layer = await digestLayer(s.archive!, {
+      gzip,
+      signal: ctx.signal,
+      onBytes: (read, total) => ctx.progress(total ? read / total : 1, `${formatBytes(read)} / ${formatBytes(total)}`),
+    });
+    s.image = assembleImage({ architecture: s.architecture!, layerFile: s.archive!, layer, gzip });
+    ctx.log.info(`Image ${s.image.manifest.digest}: layer ${layer.digest}, diff_id ${layer.diffId}`);
+  },
+};
+
+/** Serves the image only while the pack runs: stopped as soon as it ends, and on cancel or failure. */
+export const packFromEndpoint: FreezeStep = {
+  id: 'pack',
+  title: packSnapshot.title,
+  weight: packSnapshot.weight,
+  async run(ctx, s) {
+    const endpoint = await serveImage(s.image!, { pullHost: s.pullHost, signal: ctx.signal, log: s.toolLog });
+    ctx.defer('stop the image endpoint', () => endpoint.close());
+    s.pullRef = endpoint.pullReference;
+    try {
+      await packSnapshot.run(ctx, s);
+    } finally {
+      await endpoint.close();
+    }
+  },
+};
