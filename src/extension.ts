@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Bottle } from './core/bottles';
 import { errorMessage } from './core/errors';
+import { recoverInterruptedWork } from './core/recovery';
 import { Services } from './core/services';
 import { BottlesTree, type TreeNode } from './ui/bottlesTree';
 import { AgentLogProvider } from './ui/agentLog';
@@ -44,7 +45,7 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
     }),
   );
   logs.main.info(`Bot Bottle ${context.extension.packageJSON.version} started; state folder ${services.store.root}`);
-  void tree.refresh();
+  void recoverThenRefresh(services, logs, tree);
 
   return {
     bottles: () => tree.current,
@@ -58,6 +59,17 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
         children: tree.getChildren(node).map((child) => tree.getTreeItem(child)),
       })),
   };
+}
+
+/** Work a crashed window left half done is cleaned up once, and said once, before the first list. */
+async function recoverThenRefresh(services: Services, logs: Logs, tree: BottlesTree): Promise<void> {
+  try {
+    const done = await recoverInterruptedWork(services);
+    if (done.length) logs.main.warn(`Cleaned up after interrupted work:\n  ${done.join('\n  ')}`);
+  } catch (error) {
+    logs.main.warn(`Could not clean up after interrupted work: ${errorMessage(error)}`);
+  }
+  await tree.refresh();
 }
 
 /** A bad machine prefix must not stop the extension: fall back to the default and say so. */

@@ -17,6 +17,9 @@ export const RECORD_NAME = 'snapshot.json';
 export const IMAGE_TARBALL_NAME = 'committed.image.tar';
 const LOCK_NAME = '.bot-bottle.lock';
 
+/** fs.rename, or a stand-in that fails on purpose in tests. */
+type RenameFile = (from: string, to: string) => Promise<void>;
+
 export interface StepTiming {
   id: string;
   title: string;
@@ -152,7 +155,7 @@ export class StateStore {
    * the new ones moved in, and on any failure the old ones are moved back. The staged files must be
    * on the same file system (inside the bottle's folder) so that every move is a rename.
    */
-  async replaceSnapshot(record: SnapshotRecord, staged: { sidecar: string; launcher: string }, renameFile = rename): Promise<void> {
+  async replaceSnapshot(record: SnapshotRecord, staged: { sidecar: string; launcher: string }, renameFile: RenameFile = rename): Promise<void> {
     const dir = this.bottleDir(record.slug);
     const aside = await mkdtemp(join(dir, '.previous-'));
     const pairs: Array<[string, string]> = [
@@ -202,6 +205,15 @@ export class StateStore {
     throw new UserError(`Could not take the lock for bottle "${slug}". Try again.`);
   }
 
+  /** Removes the lock when its owner is gone, and says whose it was. */
+  async takeStaleLock(slug: string): Promise<LockOwner | undefined> {
+    const path = join(this.bottleDir(slug), LOCK_NAME);
+    const holder = await readLockOwner(path);
+    if (!holder || !isStale(holder)) return undefined;
+    await rm(path, { force: true });
+    return holder;
+  }
+
   /** The live owner of a bottle's lock, if any (to disable Freeze while one runs elsewhere). */
   async lockOwner(slug: string): Promise<LockOwner | undefined> {
     const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
@@ -209,7 +221,7 @@ export class StateStore {
   }
 }
 
-async function renameIfExists(renameFile: typeof rename, from: string, to: string): Promise<boolean> {
+async function renameIfExists(renameFile: RenameFile, from: string, to: string): Promise<boolean> {
   try {
     await renameFile(from, to);
     return true;

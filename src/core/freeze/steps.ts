@@ -3,11 +3,10 @@
  * next through FreezeState. `smolmachines.ts` puts them in order.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors';
-import { fileSize } from '../fsutil';
+import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import type { Step, StepContext } from '../pipeline';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, sha256File, type SnapshotRecord } from '../state';
@@ -58,7 +57,7 @@ export const copyArchiveOut: FreezeStep = {
   title: 'Copying the archive',
   weight: 10,
   async run(ctx, s) {
-    const workDir = await mkdtemp(join(tmpdir(), 'bot-bottle-vm-commit.'));
+    const workDir = await makeOwnedTempDir('vm-commit');
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));

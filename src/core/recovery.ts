@@ -1,0 +1,100 @@
+/**
+ * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left:
+ * the stale lock, staging and parked folders, the image tarball, temp folders and an orphaned
+ * registry of a process that is gone, and the archive inside a VM that was being frozen. The last
+ * good snapshot is kept, or put back if the crash came in the middle of replacing it.
+ */
+import { readdir, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage } from './errors';
+import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
+import { killProcessGroup } from './run';
+import type { Services } from './services';
+import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { runTool } from './tools/command';
+
+/** Everything a freeze may leave inside the VM, whichever compression it used. */
+export const VM_ARCHIVES = ['/var/tmp/.bot-bottle-commit.tar.gz', '/var/tmp/.bot-bottle-commit.tar'];
+const VM_CLEANUP_TIMEOUT_MS = 30_000;
+
+/** Cleans up after interrupted work; returns one line per thing it did (empty when all was tidy). */
+export async function recoverInterruptedWork(services: Services, tempRoot = tmpdir()): Promise<string[]> {
+  const done: string[] = [];
+  for (const slug of await services.store.listSlugs()) done.push(...(await recoverBottle(services, slug)));
+  done.push(...(await stopOrphanedRegistries(services)));
+  done.push(...(await removeOrphanedTempDirs(tempRoot)));
+  return done;
+}
+
+async function recoverBottle(services: Services, slug: string): Promise<string[]> {
+  // Work in progress in another window holds the lock: its staging files are not debris.
+  if (await services.store.lockOwner(slug)) return [];
+  const done: string[] = [];
+  const stale = await services.store.takeStaleLock(slug);
+  if (stale) {
+    done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
+    if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
+  }
+  const dir = services.store.bottleDir(slug);
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (name.startsWith('.previous-')) {
+      done.push(...(await restoreParked(services, slug, path)));
+    } else if (name.startsWith('.incoming-') || name === IMAGE_TARBALL_NAME || name.endsWith('.importing')) {
+      await rm(path, { recursive: true, force: true });
+      done.push(`${slug}: removed ${name}`);
+    }
+  }
+  return done;
+}
+
+/** A crash between parking the old snapshot and moving the new one in: put the old one back. */
+async function restoreParked(services: Services, slug: string, parked: string): Promise<string[]> {
+  const done: string[] = [];
+  if (!(await exists(services.store.sidecarPath(slug)))) {
+    for (const name of [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME]) {
+      if (await exists(join(parked, name))) await rename(join(parked, name), join(services.store.bottleDir(slug), name));
+    }
+    done.push(`${slug}: put back the last good snapshot`);
+  }
+  await rm(parked, { recursive: true, force: true });
+  return done;
+}
+
+async function removeVmArchives(services: Services, slug: string): Promise<string[]> {
+  const machine = services.prefix + slug;
+  try {
+    const smolvm = services.smolvm();
+    const machines = await runTool(services.run, smolvm.list());
+    if (!machines.some((m) => m.name === machine && m.state === 'running')) return [];
+    await runTool(services.run, smolvm.exec(machine, ['rm', '-f', ...VM_ARCHIVES]), { timeoutMs: VM_CLEANUP_TIMEOUT_MS });
+    return [`${slug}: removed the freeze archive inside ${machine}`];
+  } catch (error) {
+    return [`${slug}: could not remove the freeze archive inside ${machine}: ${errorMessage(error)}`];
+  }
+}
+
+async function removeOrphanedTempDirs(tempRoot: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const name of await readdir(tempRoot).catch(() => [])) {
+    const owner = ownerOfTempDir(name);
+    if (owner === undefined || isProcessAlive(owner)) continue;
+    await rm(join(tempRoot, name), { recursive: true, force: true });
+    done.push(`removed the temp folder ${join(tempRoot, name)} of process ${owner}`);
+  }
+  return done;
+}
+
+/** A registry whose extension host was killed lives on (its own process group); it serves nobody now. */
+async function stopOrphanedRegistries(services: Services): Promise<string[]> {
+  const listing = await runTool(services.run, { argv: ['ps', '-eo', 'pid=,args='], quietStdout: true, parse: (r) => r.stdout }, { routine: true }).catch(() => '');
+  const done: string[] = [];
+  for (const line of listing.split('\n')) {
+    const match = /^\s*(\d+)\s.*\bserve\s+\S*\bbot-bottle-registry\.(\d+)\.[^/\s]+\/config\.yml/.exec(line);
+    if (!match || isProcessAlive(Number(match[2]))) continue;
+    killProcessGroup(Number(match[1]));
+    done.push(`stopped the registry (process ${match[1]}) of process ${match[2]}, which is gone`);
+  }
+  return done;
+}
