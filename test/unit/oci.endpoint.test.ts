@@ -107,6 +107,13 @@ describe('OCI image endpoint', () => {
     assert.equal(encoded.status, 200);
   });
 
+  it('lists its one tag, as skopeo inspect wants', async () => {
+    const endpoint = await serve();
+    const reply = await fetchRaw(`${endpoint.url}/v2/${endpoint.repository}/tags/list`);
+    assert.equal(reply.status, 200);
+    assert.deepEqual(JSON.parse(reply.body.toString()), { name: endpoint.repository, tags: [image.tag] });
+  });
+
   it('answers 404 to a neighbouring name and to everything it does not serve', async () => {
     const endpoint = await serve();
     const repo = endpoint.repository;
@@ -117,12 +124,12 @@ describe('OCI image endpoint', () => {
     const paths = [
       `/v2/${neighbour}/manifests/${image.tag}`,
       `/v2/${neighbour}/blobs/${image.layer.digest}`,
+      `/v2/${neighbour}/tags/list`,
       `/v2/bot-bottle-committed/manifests/${image.tag}`,
       `/v2/${repo}/manifests/latest`,
       `/v2/${repo}/manifests/sha256:${'0'.repeat(64)}`,
       `/v2/${repo}/blobs/sha256:${'0'.repeat(64)}`,
       `/v2/${repo}/blobs/${image.manifest.digest}/extra`,
-      `/v2/${repo}/tags/list`,
       '/v2/_catalog',
       '/',
       '/v2/..%2f',

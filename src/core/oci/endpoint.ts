@@ -1,7 +1,8 @@
 /**
  * A read-only OCI distribution endpoint for one image, served from this process while
  * `smolvm pack create` pulls it: `GET`/`HEAD` of `/v2/`, of the manifest (by tag or digest) and of
- * each blob, streamed from disk. Anything else is 404.
+ * each blob, streamed from disk, and the tag list (without it `skopeo inspect` gives up). Anything
+ * else is 404.
  *
  * It listens on loopback, or on the address `botBottle.registry.pullHost` names, on a port the
  * kernel picks, under a repository name with 128 random bits in it: another local process cannot
@@ -20,7 +21,6 @@ import { blobsOf, type Blob, type OciImage } from './image';
 
 const LOOPBACK = '127.0.0.1';
 const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };
-const BASE_BODY = Buffer.from('{}');
 const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'not found' }] }));
 
 export interface ServeOptions {
@@ -107,12 +107,18 @@ function isUnspecified(address: string): boolean {
 function resourcesOf(image: OciImage, repository: string): Map<string, Resource> {
   const manifest: Resource = { contentType: image.manifest.mediaType, size: image.manifest.size, digest: image.manifest.digest, body: image.manifest };
   const resources = new Map<string, Resource>([
-    ['/v2/', { contentType: 'application/json', size: BASE_BODY.length, body: { bytes: BASE_BODY } }],
+    ['/v2/', jsonResource({})],
     [`/v2/${repository}/manifests/${image.tag}`, manifest],
     [`/v2/${repository}/manifests/${image.manifest.digest}`, manifest],
+    [`/v2/${repository}/tags/list`, jsonResource({ name: repository, tags: [image.tag] })],
   ]);
   for (const blob of blobsOf(image).values()) resources.set(`/v2/${repository}/blobs/${blob.digest}`, blobResource(blob));
   return resources;
+}
+
+function jsonResource(value: object): Resource {
+  const bytes = Buffer.from(JSON.stringify(value));
+  return { contentType: 'application/json', size: bytes.length, body: { bytes } };
 }
 
 /** Blobs go out as Distribution sends them: opaque bytes, named by their digest. */

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { CancelledError } from '../../src/core/errors';
+import { freezeBottle } from '../../src/core/freeze/smolmachines';
+import { serveImage } from '../../src/core/oci/endpoint';
+import { assembleImage } from '../../src/core/oci/image';
+import { digestLayer } from '../../src/core/oci/layer';
+import type { CoreSettings } from '../../src/core/services';
+import { readSidecar } from '../sim/smolmachine';
+import { describeTree, EXCLUDED_TOP, processesMentioning, sha256, SIM_BIN, startWorld, type Entry, type World } from '../support/world';
+
+const signal = () => new AbortController().signal;
+
+/** Clients of an endpoint in this process must not block its event loop: never execFileSync them. */
+function client(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
+  });
+}
+const NO_DOCKER_TOOLS = { smolvm: SIM_BIN, docker: '/nonexistent/docker', crane: '/nonexistent/crane', skopeo: '/nonexistent/skopeo', registry: '/nonexistent/registry' };
+
+/** Status of GET /v2/ at a host:port, or the connection error's code. */
+function probe(hostPort: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(`http://${hostPort}/v2/`, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.end();
+  });
+}
+
+const shape = (tree: Map<string, Entry>) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.content ?? ''}`).sort();
+
+describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker on podman)', function () {
+  let world: World;
+  /** os.tmpdir() for the code under test: the host temp folders it leaves must be gone. */
+  let tempDir: string;
+  let restoreTemp: () => void;
+  before(async () => {
+    world = await startWorld('native');
+    tempDir = join(world.root, 'host temp');
+    mkdirSync(tempDir);
+    restoreTemp = world.withEnv({ TMPDIR: tempDir });
+  });
+  after(async () => {
+    restoreTemp?.();
+    await world?.stop();
+  });
+
+  /** Services whose docker, registry, crane and skopeo paths all point nowhere. */
+  const services = (overrides: Partial<CoreSettings> = {}) => world.services({ paths: NO_DOCKER_TOOLS, ...overrides });
+  const restoreTree = (sidecar: string, name: string) => {
+    world.sim('machine', 'create', '--name', name, '--from', sidecar);
+    return describeTree(world.rootfs(name));
+  };
+  const pullReferences = () => world.toolLog.lines.flatMap((l) => /pack create --image (\S+)/.exec(l)?.[1] ?? []);
+
+  it('serves an image that skopeo, docker (podman) and the stand-in’s pack all read, with digests that agree', async () => {
+    const machine = world.createRunningBottle('clients');
+    const vmArchive = '/var/tmp/clients.tar.gz';
+    world.sim('machine', 'exec', '--name', machine, '--', 'tar', '--create', '--gzip', ...EXCLUDED_TOP.map((d) => `--exclude=./${d}`), `--file=${vmArchive}`, '--directory=/', '.');
+    const archive = join(tempDir, 'clients.tar.gz');
+    await client(SIM_BIN, ['machine', 'cp', `${machine}:${vmArchive}`, archive]);
+    const layer = await digestLayer(archive, { gzip: true });
+    assert.equal(layer.diffId, `sha256:${sha256(execFileSync('gzip', ['-dc', archive], { maxBuffer: 1 << 30 }))}`);
+    const image = assembleImage({ architecture: 'amd64', layerFile: archive, layer, gzip: true });
+    const endpoint = await serveImage(image, { pullHost: '127.0.0.1', log: world.toolLog });
+    const ref = endpoint.pullReference;
+    try {
+      const inspected = JSON.parse(await client('skopeo', ['inspect', '--tls-verify=false', `docker://${ref}`]));
+      assert.equal(inspected.Digest, image.manifest.digest);
+      assert.deepEqual(inspected.Layers, [layer.digest]);
+      assert.deepEqual([inspected.Os, inspected.Architecture], ['linux', 'amd64']);
+      const config = JSON.parse(await client('skopeo', ['inspect', '--tls-verify=false', '--config', `docker://${ref}`]));
+      assert.deepEqual(config.rootfs.diff_ids, [layer.diffId]);
+
+      const copied = join(world.root, 'skopeo copy');
+      await client('skopeo', ['copy', '--src-tls-verify=false', `docker://${ref}`, `dir:${copied}`]);
+      assert.deepEqual(readFileSync(join(copied, 'manifest.json')), image.manifest.bytes);
+      assert.equal(`sha256:${sha256(readFileSync(join(copied, layer.digest.slice(7))))}`, layer.digest);
+
+      await client('docker', ['pull', ref]);
+      try {
+        assert.deepEqual(JSON.parse(execFileSync('docker', ['image', 'inspect', '--format', '{{json .RootFS.Layers}}', ref], { encoding: 'utf8' })), [layer.diffId]);
+        assert.equal(execFileSync('docker', ['run', '--rm', ref, 'sh', '-c', 'id -un; pwd'], { encoding: 'utf8' }), 'node\n/home/node\n');
+      } finally {
+        execFileSync('docker', ['rmi', '--force', ref], { stdio: 'ignore' });
+      }
+
+      const packed = await client(SIM_BIN, ['pack', 'create', '--image', ref, '-o', join(world.root, 'clients-pack')]);
+      assert.match(packed, new RegExp(`Layer 1/1: ${layer.digest.slice(0, 19)}`));
+      const sidecar = readSidecar(join(world.root, 'clients-pack.smolmachine')).manifest;
+      assert.equal(sidecar.digest, image.manifest.digest);
+      assert.deepEqual(sidecar.assets.layers.map((l) => l.digest), [layer.digest]);
+      assert.deepEqual([sidecar.user, sidecar.workdir], ['node', '/home/node']);
+    } finally {
+      await endpoint.close();
+    }
+    assert.equal(await probe(ref.split('/')[0]), 'ECONNREFUSED');
+  });
+
+  it('freezes without docker, a registry or skopeo to the same files as the docker path, and serves nothing afterwards', async () => {
+    const machine = world.createRunningBottle('round');
+    world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c', 'mkdir -p /home/node/work && echo hello > /home/node/work/a.txt && ln -s a.txt /home/node/work/b && chown -R 1000:1000 /home/node/work && echo scratch > /var/tmp/scratch');
+    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP]);
+
+    const viaDocker = await freezeBottle(world.services({ imageBuilder: 'docker' }), 'round', { signal: signal() });
+    assert.equal(viaDocker.record?.imageBuilder, 'docker');
+    const dockerTree = restoreTree(viaDocker.sidecar, 'check-round-docker');
+
+    const logFrom = world.toolLog.lines.length;
+    const viaNative = await freezeBottle(services(), 'round', { signal: signal() });
+    assert.equal(viaNative.record?.imageBuilder, 'native');
+    assert.equal(viaNative.record?.compression, 'gzip');
+    assert.deepEqual(viaNative.record?.steps.map((s) => s.id), ['probe', 'inspect', 'archive', 'copy', 'image', 'pack']);
+    assert.equal(viaNative.record?.sha256, sha256(readFileSync(viaNative.sidecar)));
+    const nativeTree = restoreTree(viaNative.sidecar, 'check-round-native');
+
+    assert.deepEqual(shape(nativeTree), shape(dockerTree));
+    assert.deepEqual(shape(nativeTree), shape(original));
+    const commands = world.toolLog.lines.slice(logFrom).filter((l) => l.startsWith('$ '));
+    assert.ok(commands.every((l) => /^\$ \S*smolvm /.test(l)), `only smolvm ran:\n${commands.join('\n')}`);
+    assert.ok(commands.some((l) => l.includes('tar --create --gzip')));
+    const [ref] = pullReferences().slice(-1);
+    assert.match(ref, /^127\.0\.0\.1:\d+\/bot-bottle-committed\/[0-9a-f]{32}:[0-9a-f]{16}$/);
+    assert.equal(await probe(ref.split('/')[0]), 'ECONNREFUSED', 'nothing is served after the freeze');
+    assert.deepEqual(readdirSync(tempDir).filter((n) => n.startsWith('bot-bottle-')), [], 'no host temp folder is left');
+    assert.ok(!readdirSync(`${world.rootfs(machine)}/var/tmp`).some((n) => n.startsWith('.bot-bottle-commit')), 'no archive is left in the VM');
+  });
+
+  it('freezes with an uncompressed archive through a pull host name the VM knows, to the same files', async () => {
+    const machine = world.createRunningBottle('plain');
+    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP]);
+    const logFrom = world.toolLog.lines.length;
+
+    const snapshot = await freezeBottle(services({ compression: 'none', pullHost: 'host.smolvm.internal' }), 'plain', { signal: signal() });
+
+    assert.equal(snapshot.record?.compression, 'none');
+    const lines = world.toolLog.lines.slice(logFrom);
+    assert.ok(lines.some((l) => /tar --create --exclude=\.\/proc .*--file=\/var\/tmp\/\.bot-bottle-commit\.tar /.test(l)), 'tar without --gzip, to a .tar');
+    assert.ok(lines.some((l) => l.includes('df -Pk /var/tmp')) && lines.some((l) => l.includes('du -skx')), 'free space was checked first');
+    assert.match(pullReferences().at(-1) ?? '', /^host\.smolvm\.internal:\d+\//);
+    assert.deepEqual(shape(restoreTree(snapshot.sidecar, 'check-plain')), shape(original));
+  });
+
+  it('refuses an uncompressed archive when the VM’s /var/tmp is short, keeping the last good snapshot', async () => {
+    const machine = world.createRunningBottle('short');
+    const good = await freezeBottle(services(), 'short', { signal: signal() });
+    const goodBytes = readFileSync(good.sidecar);
+    const varTmp = `${world.rootfs(machine)}/var/tmp`;
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', varTmp]);
+    try {
+      await assert.rejects(
+        freezeBottle(services({ compression: 'none' }), 'short', { signal: signal() }),
+        /Not enough free space in the bottle's \/var\/tmp .*botBottle\.freeze\.compression/,
+      );
+    } finally {
+      execFileSync('umount', [varTmp]);
+    }
+    assert.deepEqual(readFileSync(good.sidecar), goodBytes);
+    assert.ok(!world.toolLog.lines.some((l) => l.includes('--file=/var/tmp/.bot-bottle-commit.tar ') && l.includes('bot-bottle-short')), 'tar never ran');
+  });
+
+  it('stops serving when the freeze is cancelled during the pack', async () => {
+    world.createRunningBottle('cancel');
+    const undo = world.withEnv({ SMOLVM_SIM_HANG: 'pack:pull' });
+    const controller = new AbortController();
+    const before = pullReferences().length;
+    try {
+      const freezing = freezeBottle(services(), 'cancel', { signal: controller.signal });
+      while (pullReferences().length === before) await new Promise((resolve) => setTimeout(resolve, 50));
+      const hostPort = (pullReferences().at(-1) ?? '').split('/')[0];
+      assert.equal(await probe(hostPort), 200, 'served while the pack runs');
+      controller.abort();
+      await assert.rejects(freezing, CancelledError);
+      assert.equal(await probe(hostPort), 'ECONNREFUSED');
+    } finally {
+      undo();
+    }
+    assert.deepEqual(processesMentioning('pack create').filter((l) => l.includes('bot-bottle-committed/')), []);
+    assert.deepEqual(readdirSync(tempDir).filter((n) => n.startsWith('bot-bottle-')), []);
+  });
+});
+
