@@ -7,7 +7,7 @@ import { describeTree, EXCLUDED_TOP, processesMentioning, sha256, startWorld, ty
 
 const VM_ARCHIVE = 'var/tmp/.bot-bottle-commit.tar.gz';
 
-describe('freeze through real parts (stand-in smolvm, tar, docker on podman, registry, skopeo)', function () {
+describe('freeze through real parts, docker image path (stand-in smolvm, tar, docker on podman, registry, skopeo)', function () {
   let world: World;
   before(async () => {
     world = await startWorld('freeze');
@@ -20,7 +20,7 @@ describe('freeze through real parts (stand-in smolvm, tar, docker on podman, reg
     const tempBefore = readdirSync(tmpdir()).filter((n) => n.startsWith('bot-bottle-'));
     const progress: PipelineProgress[] = [];
 
-    const snapshot = await freezeBottle(world.services(), 'alpha', { signal: new AbortController().signal, onProgress: (p) => progress.push(p) });
+    const snapshot = await freezeBottle(world.services({ imageBuilder: 'docker' }), 'alpha', { signal: new AbortController().signal, onProgress: (p) => progress.push(p) });
 
     assert.equal(snapshot.sidecar, `${world.stateRoot}/alpha/committed-smolmachine.smolmachine`);
     assert.ok(existsSync(`${world.stateRoot}/alpha/committed-smolmachine`), 'the launcher sits beside the sidecar');

@@ -3,7 +3,7 @@
  * next through FreezeState. `smolmachines.ts` puts them in order.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ToolError } from '../errors';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
@@ -162,12 +162,7 @@ export const keepSnapshot: FreezeStep = {
       tools: s.versions,
       steps: [...ctx.timings],
     };
-    // The old record goes first, so that no moment pairs it with the new sidecar; the record that
-    // vouches for the new sidecar comes last.
-    await rm(s.store.recordPath(s.slug), { force: true });
-    await rename(stagedSidecar, record.sidecar);
-    await rename(s.stagedLauncher!, record.launcher);
-    await s.store.writeRecord(record);
+    await s.store.replaceSnapshot(record, { sidecar: stagedSidecar, launcher: s.stagedLauncher! });
   },
 };
 
