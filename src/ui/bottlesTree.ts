@@ -216,6 +216,7 @@ function snapshotItem(snapshot: Snapshot): vscode.TreeItem {
   const lines = [vscode.l10n.t('Snapshot of {0}', snapshot.slug), snapshot.sidecar, formatBytes(snapshot.sizeBytes)];
   if (snapshot.record) lines.push(`sha256 ${snapshot.record.sha256}`);
   item.tooltip = lines.join('\n');
+  item.accessibilityInformation = { label: vscode.l10n.t('Snapshot of {0}, {1}, {2}', snapshot.slug, formatTime(snapshot.createdAt), formatBytes(snapshot.sizeBytes)) };
   return item;
 }
 

@@ -1,0 +1,190 @@
+// The extension as a user meets it: the packaged VSIX in code-server, driven through Chromium.
+// Freezes here take the docker image path against real tools (docker on podman, Distribution,
+// skopeo), so that the Tools log shows every tool a freeze runs.
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { activityBarItem, contextMenu, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
+import { startContainerService, type ContainerService } from '../support/containers';
+import { ROOT, useWorkbench } from './support';
+
+const README_SHOTS = join(ROOT, 'media', 'screenshots');
+
+/** Keeps a screenshot for the README as well as in out/screenshots. */
+async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
+  mkdirSync(README_SHOTS, { recursive: true });
+  copyFileSync(await shot, join(README_SHOTS, `${name}.png`));
+}
+
+async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
+  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
+  await toast.waitFor({ timeout });
+  return toast.innerText();
+}
+
+async function dismissToasts(page: Page): Promise<void> {
+  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
+}
+
+/** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
+async function expand(page: Page, row: RegExp): Promise<void> {
+  const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
+  await item.waitFor({ timeout: 30_000 });
+  if ((await item.getAttribute('aria-expanded')) === 'false') await item.locator('.monaco-tl-twistie').click();
+}
+
+
+
+describe('the Bottles view in a real VS Code', function () {
+  let containers: ContainerService;
+  before(async () => {
+    containers = await startContainerService();
+  });
+  after(async () => containers?.stop());
+
+  const wb = useWorkbench(() => ({
+    demo: true,
+    env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500' },
+    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
+  }));
+
+  it('opens from the activity bar and lists the demo bottles with their states', async () => {
+    const { page } = wb();
+    await activityBarItem(page, 'Bot Bottle').waitFor({ timeout: 60_000 });
+    await openView(page, 'Bot Bottle');
+    await waitForViewContent(page);
+    await treeItem(page, /^demo-api.*running/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
+  });
+
+  it('shows a machine created meanwhile after Refresh', async () => {
+    const { page } = wb();
+    wb().smolvm('machine', 'create', '--name', 'bot-bottle-e2e-third', '--image', 'node:22');
+    assert.equal(await treeItem(page, /^e2e-third/).count(), 0, 'not shown before the refresh');
+    await page.locator('.part.sidebar .actions-container .action-label[aria-label="Refresh"]').first().click();
+    await treeItem(page, /^e2e-third.*created/).waitFor({ timeout: 30_000 });
+  });
+
+  it('freezes a bottle from its context menu, with the step in a progress notification, and lists the snapshot', async () => {
+    const { page } = wb();
+    await contextMenu(page, /^demo-api/, 'Freeze Bottle');
+    const progress = await waitForToast(page, /Freezing demo-api.*\(\d\/\d\)/s, 60_000);
+    assert.match(progress, /(Checking that the bottle answers|Archiving the root filesystem|Copying the archive) \(\d\/8\)/);
+    await treeItem(page, /^demo-api.*Copying the archive/).waitFor({ timeout: 30_000 });
+    await readmeShot(wb().screenshot('freeze-progress'), 'freeze-progress');
+
+    const done = await waitForToast(page, /Froze demo-api: a .* snapshot in /);
+    assert.match(done, /Reveal/);
+    assert.match(done, /Export/);
+    await expand(page, /^demo-api/);
+    await treeItem(page, /^Snapshot of demo-api, \d{4}-\d\d-\d\d \d\d:\d\d, [\d.]+ [KM]?B$/).waitFor({ timeout: 30_000 });
+    await page.mouse.move(900, 500);
+    await readmeShot(wb().screenshot('freeze-done'), 'freeze-done');
+
+    const shown = await outputText(page, 'Bot Bottle: Tools');
+    assert.match(shown, /docker rmi bot-bottle-committed-demo-api:latest/, 'the Tools channel shows the end of the freeze: its cleanup');
+    await readmeShot(wb().screenshot('tools-log'), 'tools-log');
+    await dismissToasts(page);
+  });
+
+  it('the Tools log holds the tar, docker build and pack create command lines', async () => {
+    const { page } = wb();
+    // The output editor draws only the lines in view: filter the channel down to each line.
+    const filter = page.locator('.part.panel input[placeholder^="Filter"]').first();
+    const wanted: Array<[string, RegExp]> = [
+      ['tar --create', /smolvm machine exec --name bot-bottle-demo-api -- tar --create --gzip --exclude=\.\/proc/],
+      ['docker build', /docker build --tag bot-bottle-committed-demo-api:latest/],
+      ['pack create', /smolvm pack create --image 127\.0\.0\.1:\d+\/bot-bottle-committed:[0-9a-f]{16} -o /],
+    ];
+    for (const [words, line] of wanted) {
+      await filter.fill(words);
+      await page.waitForTimeout(700);
+      // Long lines wrap: join the drawn rows back into log lines.
+      assert.match((await page.locator('.part.panel .output-view .view-lines').innerText()).replace(/\u00a0/g, ' ').replace(/\n/g, ''), line);
+    }
+    await filter.fill('');
+  });
+
+  it('starts a freeze from the status-bar button, which shows only while a bottle runs', async () => {
+    const { page } = wb();
+    const button = statusBarItem(page, 'Freeze');
+    await button.waitFor({ timeout: 30_000 });
+    await button.click();
+    const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'demo-docs' }).first();
+    await pick.waitFor({ timeout: 30_000 });
+    await pick.click();
+    await waitForToast(page, /Froze demo-docs/);
+    await dismissToasts(page);
+
+    for (const name of ['bot-bottle-demo-api', 'bot-bottle-demo-docs']) wb().smolvm('machine', 'stop', '--name', name);
+    await runCommand(page, 'Bot Bottle: Refresh');
+    await statusBarItem(page, 'Freeze').waitFor({ state: 'hidden', timeout: 30_000 });
+    wb().smolvm('machine', 'start', '--name', 'bot-bottle-demo-api');
+    await runCommand(page, 'Bot Bottle: Refresh');
+    await statusBarItem(page, 'Freeze').waitFor({ timeout: 30_000 });
+  });
+
+  it('exports a snapshot: both files land where the dialog said', async () => {
+    const { page } = wb();
+    await contextMenu(page, /^demo-api/, 'Export Snapshot…');
+    const target = join(wb().workspace, 'exported', 'api-copy');
+    mkdirSync(join(wb().workspace, 'exported'), { recursive: true });
+    const input = page.locator('.quick-input-widget input').first();
+    await input.waitFor({ timeout: 30_000 });
+    // The file dialog fills in its default path a moment after it opens: wait for it, then replace it.
+    for (let i = 0; i < 50 && !(await input.inputValue()).endsWith('demo-api'); i++) await page.waitForTimeout(100);
+    await input.press('Control+a');
+    await input.pressSequentially(target, { delay: 5 });
+    await page.waitForTimeout(500);
+    await page.locator('.quick-input-widget').getByRole('button', { name: 'OK' }).click();
+    await waitForToast(page, /Exported the snapshot of demo-api/, 30_000);
+    const written = readdirSync(wb().workspace, { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('api-copy') || f.includes('.smolmachine'));
+    assert.deepEqual(written.sort(), ['exported/api-copy', 'exported/api-copy.smolmachine']);
+    await dismissToasts(page);
+  });
+
+  it('resumes a frozen bottle whose machine is gone', async () => {
+    const { page } = wb();
+    wb().smolvm('machine', 'delete', '--name', 'bot-bottle-demo-docs', '-f');
+    await runCommand(page, 'Bot Bottle: Refresh');
+    await treeItem(page, /^demo-docs.*frozen/).waitFor({ timeout: 30_000 });
+    await readmeShot(wb().screenshot('tree'), 'tree');
+    await contextMenu(page, /^demo-docs/, 'Resume Bottle');
+    await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
+    await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
+    await dismissToasts(page);
+  });
+
+  it('asks before deleting a snapshot, and keeps it when told no', async () => {
+    const { page } = wb();
+    const sidecar = join(wb().stateDir, 'demo-api', 'committed-smolmachine.smolmachine');
+    await contextMenu(page, /^demo-api/, 'Delete Snapshot…');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 30_000 });
+    assert.match(await dialog.innerText(), /Delete the snapshot of demo-api\?/);
+    await readmeShot(wb().screenshot('delete-confirm'), 'delete-confirm');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    assert.ok(existsSync(sidecar), 'Cancel keeps the snapshot');
+
+    await contextMenu(page, /^demo-api/, 'Delete Snapshot…');
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await treeItem(page, /^demo-api.*running/).waitFor({ timeout: 30_000 });
+    for (let i = 0; i < 50 && existsSync(sidecar); i++) await page.waitForTimeout(100);
+    assert.ok(!existsSync(sidecar), 'Delete removes the snapshot');
+    assert.deepEqual(await notifications(page), []);
+  });
+});
+
+describe('when smolvm is not found', () => {
+  const wb = useWorkbench({ settings: { 'botBottle.paths.smolvm': '/nonexistent/smolvm' } });
+
+  it('shows the welcome view with a button to set its path', async () => {
+    const { page } = wb();
+    await openView(page, 'Bot Bottle');
+    const welcome = page.locator('.part.sidebar .welcome-view-content');
+    await welcome.getByText('smolvm was not found').waitFor({ timeout: 60_000 });
+    await welcome.getByRole('button', { name: 'Set smolvm Path' }).waitFor();
+    await readmeShot(wb().screenshot('smolvm-missing'), 'smolvm-missing');
+  });
+});
