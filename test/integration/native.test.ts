@@ -17,7 +17,7 @@ const signal = () => new AbortController().signal;
 /** Clients of an endpoint in this process must not block its event loop: never execFileSync them. */
 function client(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { encoding: 'utf8', maxBuffer: 1 << 26 }, (error, stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
+    execFile(file, args, { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 120_000 }, (error, stdout, stderr) => (error ? reject(new Error(`${file} ${args.join(' ')}: ${stderr}`)) : resolve(stdout)));
   });
 }
 const NO_DOCKER_TOOLS = { smolvm: SIM_BIN, docker: '/nonexistent/docker', crane: '/nonexistent/crane', skopeo: '/nonexistent/skopeo', registry: '/nonexistent/registry' };
