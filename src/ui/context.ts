@@ -7,7 +7,6 @@ interface ContextKeys {
   'botBottle.status': ViewStatus;
   'botBottle.hasBottles': boolean;
   'botBottle.anyRunning': boolean;
-  'botBottle.busy': boolean;
 }
 
 export function setContext<K extends keyof ContextKeys>(key: K, value: ContextKeys[K]): Thenable<unknown> {

@@ -3,7 +3,6 @@
  * tree, the status bar and the `+busy` context value read it.
  */
 import * as vscode from 'vscode';
-import { setContext } from './context';
 
 export interface Operation {
   slug: string;
@@ -46,7 +45,6 @@ export class Operations implements vscode.Disposable {
   }
 
   private fire(): void {
-    void setContext('botBottle.busy', this.running.size > 0);
     this.changed.fire();
   }
 }
