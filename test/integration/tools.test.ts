@@ -18,6 +18,7 @@ import { choosePusher, inspectRemote, pushTarball } from '../../src/core/tools/p
 import { startEphemeralRegistry, type EphemeralRegistry } from '../../src/core/tools/registry';
 import { findExecutable } from '../../src/core/tools/which';
 import { requireContainerTools, startContainerService, type ContainerService, type ContainerTools } from '../support/containers';
+import { groupAlive } from '../support/processes';
 
 /** A log that can act when a line shows up: how the tests cancel at a chosen moment. */
 class WatchedLog extends MemoryLog {
@@ -268,14 +269,6 @@ function statusOf(port: number, path: string): Promise<number | 'refused'> {
   });
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Pids of live processes (zombies excluded) whose command line contains `text`. */
 function processesMentioning(text: string): number[] {

@@ -9,6 +9,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { groupAlive } from './processes';
 
 export interface ContainerService {
   /** `unix://<dir>/podman.sock` */
@@ -204,14 +205,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(condition: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;

@@ -5,15 +5,8 @@ import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
 import { MemoryLog } from '../../src/core/log';
 import { createRunner, formatCommand } from '../../src/core/run';
+import { isAlive } from '../support/processes';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;

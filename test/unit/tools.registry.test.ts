@@ -18,17 +18,10 @@ import {
   startEphemeralRegistry,
 } from '../../src/core/tools/registry';
 import { startBackgroundProcess, type RunResult } from '../../src/core/run';
+import { isAlive } from '../support/processes';
 
 const result = (stdout: string, stderr = '', exitCode = 0): RunResult => ({ stdout, stderr, exitCode });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('ephemeral registry: configuration and parsing', () => {
   it('configures Distribution for loopback, a kernel-picked port, no auth and storage in its temp folder', () => {

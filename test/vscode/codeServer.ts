@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { groupAlive } from '../support/processes';
 
 export const CODE_SERVER_VERSION = '4.139.1';
 
@@ -142,14 +143,6 @@ function killGroup(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((res, rej) => {
