@@ -14,6 +14,10 @@ cs="$cache/code-server-$CODE_SERVER_VERSION"
 entry="$cs/node_modules/code-server/out/node/entry.js"
 mkdir -p "$cache"
 
+# Run from `npm test`, this script inherits the outer npm's settings (npm_config_*), among them
+# a user agent naming Node 20, which code-server's postinstall reads as the Node it runs on.
+while read -r var; do unset "$var"; done < <(compgen -e | grep -i '^npm_')
+
 exec 9>"$cache/.install.lock"
 flock 9
 
