@@ -49,3 +49,24 @@ export function isCancelled(error: unknown): error is CancelledError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** File-system error codes in words a user understands. */
+const FS_ERROR_WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'the operation is not permitted',
+  ENOENT: 'the file or folder does not exist',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder, not a file',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'the disk reported an input/output error',
+};
+
+/** A file-system error in plain words with its code, e.g. "the disk is full (ENOSPC)"; else its message. */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const words = code ? FS_ERROR_WORDS[code] : undefined;
+  return words ? `${words} (${code})` : errorMessage(error);
+}

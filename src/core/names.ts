@@ -33,6 +33,9 @@ export function validateMachineName(name: string): string {
 /** Why this slug cannot name a bottle under the prefix, or undefined when it can. */
 export function slugProblem(slug: string, prefix = DEFAULT_MACHINE_PREFIX): string | undefined {
   if (slug.length === 0) return 'Bottle name is empty.';
+  const length = prefix.length + slug.length;
+  if (length > MAX_MACHINE_NAME_LENGTH)
+    return `Bottle name "${slug}" is too long: with the prefix "${prefix}" the machine name would be ${length} characters long, and smolvm allows at most ${MAX_MACHINE_NAME_LENGTH}. Use at most ${MAX_MACHINE_NAME_LENGTH - prefix.length} characters.`;
   const problem = machineNameProblem(prefix + slug);
   return problem && `Bottle name "${slug}" cannot be used: ${problem}`;
 }

@@ -7,6 +7,7 @@ import { UserError } from './errors';
 import { machineName, validateSlug } from './names';
 import { runPipeline, type PipelineProgress, type Step } from './pipeline';
 import type { Services } from './services';
+import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
 import { runTool } from './tools/command';
 import type { SmolvmCli } from './tools/smolvm';
@@ -124,12 +125,19 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
 /** Refuses a sidecar whose size or sha256 differs from its record: it would restore a damaged bottle. */
 export async function verifySnapshotIntegrity(snapshot: Snapshot, signal?: AbortSignal): Promise<void> {
   const record = snapshot.record;
-  if (!record) return;
+  if (!record) return verifySmolmachine(snapshot.sidecar);
   if (snapshot.sizeBytes !== record.sidecarBytes)
     throw new UserError(`The snapshot ${snapshot.sidecar} is ${snapshot.sizeBytes} bytes, but it was written as ${record.sidecarBytes} bytes: it is truncated or was changed. It was not used.`);
   const actual = await sha256File(snapshot.sidecar, signal);
   if (actual !== record.sha256)
     throw new UserError(`The snapshot ${snapshot.sidecar} is damaged: its sha256 is ${actual}, but it was written as ${record.sha256}. It was not used.`);
+  await verifySmolmachine(snapshot.sidecar);
+}
+
+/** A file with no smolmachine footer (a sidecar replaced by hand, say) is refused before smolvm sees it. */
+async function verifySmolmachine(sidecar: string): Promise<void> {
+  const problem = await smolmachineProblem(sidecar);
+  if (problem) throw new UserError(`The snapshot ${sidecar} ${problem}. It was not used.`);
 }
 
 async function machineExists(s: ResumeState, signal: AbortSignal): Promise<boolean> {

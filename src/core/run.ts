@@ -148,9 +148,29 @@ function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
 }
 
-/** A command line as a person would type it; for the log only, never executed. */
+/**
+ * A command line as a person would type it; for the log only, never executed. The value of an
+ * environment variable handed to a tool as a flag (`-e NAME=value`, `--env NAME=value`, before
+ * any `--`) is shown as `NAME=…`: the log never holds environment values.
+ */
 export function formatCommand(argv: readonly string[]): string {
-  return argv.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const end = argv.indexOf('--');
+  const flagsEnd = end === -1 ? argv.length : end;
+  return argv
+    .map((arg, i) => {
+      const hidden = i < flagsEnd ? hiddenEnvValue(argv[i - 1], arg) : undefined;
+      return hidden ?? (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+    })
+    .join(' ');
+}
+
+/** `NAME=…` for an environment assignment after `-e`/`--env` (or `--env=NAME=value`), else undefined. */
+function hiddenEnvValue(previous: string | undefined, arg: string): string | undefined {
+  const [flag, assignment] = arg.startsWith('--env=') ? ['--env', arg.slice('--env='.length)] : [previous, arg];
+  if (flag !== '-e' && flag !== '--env') return undefined;
+  const name = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(assignment)?.[1];
+  if (!name) return undefined;
+  return arg.startsWith('--env=') ? `--env=${name}=…` : `${name}=…`;
 }
 
 // A long-lived background process (a server), next to the runner which knows only commands that

@@ -1,6 +1,7 @@
 /** Snapshots as files: export and import (launcher + sidecar together, as smolvm expects them), delete. */
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
-import { UserError } from './errors';
+import { resolve } from 'node:path';
+import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
 import { validateSlug } from './names';
 import { sha256File, type Snapshot, type StateStore } from './state';
@@ -21,13 +22,19 @@ export function exportPaths(target: string): { launcher: string; sidecar: string
 /** Copies the sidecar (and the launcher, when there is one) beside each other; all or nothing. */
 export async function exportSnapshot(snapshot: Snapshot, target: string): Promise<ExportedFiles> {
   const paths = exportPaths(target);
+  // Copying a file onto itself, then cleaning up after a failure, would delete the snapshot.
+  if (resolve(paths.sidecar) === resolve(snapshot.sidecar) || resolve(paths.launcher) === resolve(snapshot.launcher))
+    throw new UserError(`${paths.sidecar} is the snapshot of ${snapshot.slug} itself: choose another place to export to. Nothing was exported.`);
   const hasLauncher = await exists(snapshot.launcher);
+  let copyingLauncher = false;
   try {
     await copyFile(snapshot.sidecar, paths.sidecar);
+    copyingLauncher = hasLauncher;
     if (hasLauncher) await copyFile(snapshot.launcher, paths.launcher);
   } catch (error) {
     await rm(paths.sidecar, { force: true });
-    throw new UserError(`Could not export the snapshot of ${snapshot.slug} to ${paths.sidecar}: ${(error as Error).message}`);
+    if (copyingLauncher) await rm(paths.launcher, { force: true });
+    throw new UserError(`Could not export the snapshot of ${snapshot.slug} to ${paths.sidecar}: ${describeFsError(error)}. Nothing was exported.`);
   }
   return { sidecar: paths.sidecar, launcher: hasLauncher ? paths.launcher : undefined };
 }
@@ -42,10 +49,14 @@ export async function smolmachineProblem(path: string): Promise<string | undefin
   try {
     file = await open(path, 'r');
   } catch (error) {
-    return `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'does not exist';
+    return `cannot be read: ${describeFsError(error)}`;
   }
   try {
-    const { size } = await file.stat();
+    const info = await file.stat();
+    if (info.isDirectory()) return 'is a folder, not a .smolmachine file';
+    if (!info.isFile()) return 'is not a regular file';
+    const { size } = info;
     if (size < FOOTER_SIZE) return 'is too small to be a .smolmachine file';
     const magic = Buffer.alloc(SMOLPACK_MAGIC.length);
     await file.read(magic, 0, magic.length, size - FOOTER_SIZE);
@@ -69,7 +80,9 @@ export async function importSnapshot(store: StateStore, source: string, slug: st
     const launcher = source.endsWith(SMOLMACHINE_SUFFIX) ? source.slice(0, -SMOLMACHINE_SUFFIX.length) : undefined;
     const staged = `${store.sidecarPath(slug)}.importing`;
     try {
-      await copyFile(source, staged);
+      await copyFile(source, staged).catch((error: unknown) => {
+        throw new UserError(`Could not import ${source}: ${describeFsError(error)}. Nothing was imported.`);
+      });
       const sha256 = await sha256File(staged);
       await rm(store.recordPath(slug), { force: true });
       await rename(staged, store.sidecarPath(slug));
@@ -90,7 +103,7 @@ export async function importSnapshot(store: StateStore, source: string, slug: st
 
 export class SnapshotExistsError extends UserError {
   constructor(readonly slug: string) {
-    super(`Bottle ${slug} already has a snapshot.`);
+    super(`Bottle "${slug}" already has a snapshot, so nothing was imported. Import under another name, or replace that snapshot.`);
     this.name = 'SnapshotExistsError';
   }
 }

@@ -6,9 +6,9 @@ import { hostname, homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { UserError } from './errors';
-import { isProcessAlive, writeFileAtomic } from './fsutil';
+import { basename, dirname, join } from 'node:path';
+import { describeFsError, UserError } from './errors';
+import { exists, isProcessAlive, writeFileAtomic } from './fsutil';
 import { slugProblem } from './names';
 
 export const LAUNCHER_NAME = 'committed-smolmachine';
@@ -100,7 +100,7 @@ export class StateStore {
     try {
       await mkdir(dir, { recursive: true });
     } catch (error) {
-      throw new UserError(`Cannot create the state folder ${dir}: ${(error as Error).message}. Check botBottle.stateDir.`);
+      throw new UserError(`Cannot create the state folder ${dir}: ${describeFsError(await realMkdirError(dir, error))}. Check botBottle.stateDir.`);
     }
     return dir;
   }
@@ -197,12 +197,21 @@ export class StateStore {
     const path = join(this.bottleDir(slug), LOCK_NAME);
     const owner: LockOwner = { pid: process.pid, host: hostname(), operation, since: new Date().toISOString() };
     for (let attempt = 0; attempt < 2; attempt++) {
-      if (await createWithContent(path, JSON.stringify(owner))) return { owner, release: () => rm(path, { force: true }) };
+      if (await this.createLockFile(slug, path, owner)) return { owner, release: () => rm(path, { force: true }) };
       const holder = await readLockOwner(path);
-      if (holder && !isStale(holder)) throw new UserError(lockedMessage(slug, holder));
+      if (holder && !isStale(holder)) throw new UserError(lockedMessage(slug, holder, path));
       await rm(path, { force: true });
     }
     throw new UserError(`Could not take the lock for bottle "${slug}". Try again.`);
+  }
+
+  /** A folder the lock cannot be written in (read-only, full) is the user's to fix: say so plainly. */
+  private async createLockFile(slug: string, path: string, owner: LockOwner): Promise<boolean> {
+    try {
+      return await createWithContent(path, JSON.stringify(owner));
+    } catch (error) {
+      throw new UserError(`Cannot write in the state folder ${this.bottleDir(slug)}: ${describeFsError(error)}. Check botBottle.stateDir.`);
+    }
   }
 
   /** Removes the lock when its owner is gone, and says whose it was. */
@@ -219,6 +228,17 @@ export class StateStore {
     const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
     return holder && !isStale(holder) ? holder : undefined;
   }
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT when it could not create a missing parent (on a read-only
+ * file system, say); creating the first missing folder by itself gives the real reason.
+ */
+async function realMkdirError(dir: string, error: unknown): Promise<unknown> {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return error;
+  let missing = dir;
+  while (dirname(missing) !== missing && !(await exists(dirname(missing)))) missing = dirname(missing);
+  return mkdir(missing).then(() => error, (real: unknown) => real);
 }
 
 async function renameIfExists(renameFile: RenameFile, from: string, to: string): Promise<boolean> {
@@ -259,9 +279,11 @@ function isStale(owner: LockOwner): boolean {
   return owner.host === hostname() && !isProcessAlive(owner.pid);
 }
 
-function lockedMessage(slug: string, owner: LockOwner): string {
+function lockedMessage(slug: string, owner: LockOwner, path: string): string {
   const where = owner.pid === process.pid ? 'in this window' : `by process ${owner.pid} on ${owner.host}`;
-  return `A ${owner.operation} of bottle "${slug}" is already running (${where}, since ${owner.since}). Wait for it to finish.`;
+  const message = `A ${owner.operation} of bottle "${slug}" is already running (${where}, since ${owner.since}). Wait for it to finish.`;
+  // Whether a process on another host is still alive cannot be checked from here.
+  return owner.host === hostname() ? message : `${message} If nothing runs on ${owner.host} any more, delete ${path}.`;
 }
 
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {

@@ -6,6 +6,7 @@
  * (native.ts).
  */
 import type { Log } from '../log';
+import { bindAddressFor } from '../oci/endpoint';
 import { runPipeline, type PipelineProgress, type Step } from '../pipeline';
 import { committedImageRef, validateSlug } from '../names';
 import type { Services } from '../services';
@@ -50,6 +51,8 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
   validateSlug(slug, services.prefix);
   const log = services.logs.main;
   const imageBuilder = chooseImageBuilder(services.settings.imageBuilder);
+  // A pull host the image endpoint cannot listen on is refused now, not after minutes of archiving.
+  if (imageBuilder === 'native') bindAddressFor(services.settings.pullHost);
   const compression = chooseCompression(imageBuilder, services.settings.compression, log);
   const tools = resolveFreezeTools(services, imageBuilder);
   const lock = await services.store.lock(slug, 'freeze');

@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ToolError } from '../errors';
+import { ToolError, UserError } from '../errors';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import type { Step, StepContext } from '../pipeline';
@@ -24,18 +25,29 @@ export const probeExec: FreezeStep = {
   title: 'Checking that the bottle answers',
   weight: 1,
   async run(ctx, s) {
-    await runTool(s.run, s.tools.smolvm.exec(s.machine, ['true']), { signal: ctx.signal }).catch((error: unknown) => {
-      throw error instanceof ToolError ? probeFailure(s.machine, error) : error;
+    await runTool(s.run, s.tools.smolvm.exec(s.machine, ['true']), { signal: ctx.signal }).catch(async (error: unknown) => {
+      throw error instanceof ToolError ? await probeFailure(s, error, ctx.signal) : error;
     });
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
   },
 };
 
-function probeFailure(machine: string, error: ToolError): ToolError {
+/**
+ * Why the bottle does not answer, in the user's terms. smolvm's wording changes between versions,
+ * so its JSON list says whether the machine is gone or not running; smolvm's own words follow.
+ */
+async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSignal): Promise<ToolError> {
   const said = error.stderrTail.trim() || '<no output>';
   const status = error.exitCode === undefined ? error.message : `exit ${error.exitCode}: ${said}`;
-  return new ToolError(error.command, error.exitCode, error.stderrTail,
-    `smolvm exec is not available for ${machine} (${status}). If an interactive session is attached, smolvm may refuse a second exec.`);
+  const listed = await runTool(s.run, s.tools.smolvm.list(), { signal }).then(
+    (machines) => ({ machine: machines.find((m) => m.name === s.machine) }),
+    () => undefined,
+  );
+  let detail = `smolvm exec is not available for ${s.machine} (${status}). If an interactive session is attached, smolvm may refuse a second exec.`;
+  if (listed && !listed.machine) detail = `There is no machine ${s.machine} any more: smolvm lists none of that name (${status}). Refresh the Bottles view.`;
+  else if (listed?.machine && listed.machine.state !== 'running')
+    detail = `${s.machine} is ${listed.machine.state}, not running (${status}). Start it, then freeze again.`;
+  return new ToolError(error.command, error.exitCode, error.stderrTail, detail);
 }
 
 export const archiveRootfs: FreezeStep = {
@@ -57,6 +69,9 @@ export const copyArchiveOut: FreezeStep = {
   title: 'Copying the archive',
   weight: 10,
   async run(ctx, s) {
+    // The archive lands in the temp folder, and machine cp reads a host path with ":" as a machine.
+    if (tmpdir().includes(':'))
+      throw new UserError(`The temp folder ${tmpdir()} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`);
     const workDir = await makeOwnedTempDir('vm-commit');
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;

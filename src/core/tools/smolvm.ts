@@ -80,7 +80,7 @@ export class SmolvmCli {
     return {
       argv: [this.bin, 'machine', 'status', '--name', validateMachineName(name), '--json'],
       quietStdout: true,
-      parse: (r) => parseMachine(parseJson(r.stdout, 'machine status')),
+      parse: (r) => parseMachine(parseJson(r.stdout, 'machine status'), 'machine status'),
     };
   }
 
@@ -182,13 +182,14 @@ export function isSmolvmError(result: Pick<RunResult, 'exitCode' | 'stderr'>): b
 export function parseMachineList(stdout: string): Machine[] {
   const value = parseJson(stdout, 'machine ls');
   if (!Array.isArray(value)) throw malformed('machine ls', 'expected a JSON array of machines');
-  return value.map(parseMachine);
+  return value.map((machine) => parseMachine(machine));
 }
 
-export function parseMachine(value: unknown): Machine {
-  if (typeof value !== 'object' || value === null) throw malformed('machine', 'expected a JSON object');
+/** `what` names the command that printed it, for the message. */
+export function parseMachine(value: unknown, what = 'machine ls'): Machine {
+  if (typeof value !== 'object' || value === null) throw malformed(what, 'expected a JSON object describing a machine');
   const raw = value as Record<string, unknown>;
-  if (typeof raw.name !== 'string' || raw.name === '') throw malformed('machine', 'a machine has no name');
+  if (typeof raw.name !== 'string' || raw.name === '') throw malformed(what, 'a machine has no name');
   return {
     name: raw.name,
     state: typeof raw.state === 'string' && raw.state !== '' ? raw.state : 'unknown',
