@@ -55,6 +55,8 @@ export interface WorkbenchOptions {
   beforeStart?: (wb: Workbench) => void | Promise<void>;
   /** Install no VSIX (for tests of the harness itself). */
   noExtension?: boolean;
+  /** Open the workspace untrusted (restricted mode) instead of with workspace trust off. */
+  untrusted?: boolean;
 }
 
 export interface Workbench {
@@ -121,7 +123,13 @@ export async function startWorkbench(opts: WorkbenchOptions = {}): Promise<Workb
       extensionsDir,
       userDataDir: join(runDir, 'user-data'),
       env,
-      settings: { 'botBottle.paths.smolvm': SMOLVM_STAND_IN, 'botBottle.stateDir': stateDir, ...opts.settings },
+      settings: {
+        'botBottle.paths.smolvm': SMOLVM_STAND_IN,
+        'botBottle.stateDir': stateDir,
+        ...(opts.untrusted ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' } : {}),
+        ...opts.settings,
+      },
+      workspaceTrust: opts.untrusted,
     });
     groups.add(server.pid);
     browser = await launchBrowser();

@@ -72,6 +72,8 @@ export interface CodeServerOptions {
   host?: string;
   /** More code-server arguments. */
   args?: string[];
+  /** Keep workspace trust on, so that the opened folder is untrusted (restricted mode). */
+  workspaceTrust?: boolean;
   /** Each line code-server prints; default: kept in logTail() only (set BOT_BOTTLE_CS_VERBOSE=1 to print). */
   onLog?: (line: string) => void;
   /** How long to wait for /healthz (ms, default 60 s). */
@@ -252,7 +254,7 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
     '--auth', 'none',
     '--disable-telemetry',
     '--disable-update-check',
-    '--disable-workspace-trust',
+    ...(opts.workspaceTrust ? [] : ['--disable-workspace-trust']),
     '--disable-getting-started-override',
     '--ignore-last-opened',
     '--extensions-dir', extensionsDir,
