@@ -70,6 +70,7 @@ export async function startWorld(label: string): Promise<World> {
     withEnv: setEnv,
     async stop() {
       restoreEnv();
+      await containers.stop();
       rmSync(root, { recursive: true, force: true });
     },
   };
