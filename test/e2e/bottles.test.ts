@@ -11,10 +11,15 @@ import { ROOT, useWorkbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 
-/** Keeps a screenshot for the README as well as in out/screenshots. */
+/**
+ * Takes a screenshot into out/screenshots; with UPDATE_README_SCREENSHOTS=1 also into
+ * media/screenshots, the README's pictures (so that a test run leaves the tree clean).
+ */
 async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
+  const path = await shot;
+  if (process.env.UPDATE_README_SCREENSHOTS !== '1') return;
   mkdirSync(README_SHOTS, { recursive: true });
-  copyFileSync(await shot, join(README_SHOTS, `${name}.png`));
+  copyFileSync(path, join(README_SHOTS, `${name}.png`));
 }
 
 async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
