@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { registryConfig } from '../../src/core/tools/registry';
 
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 const START_TIMEOUT_MS = 15_000;
@@ -29,7 +30,8 @@ export async function startRegistry(): Promise<Registry> {
     throw new Error(`${REGISTRY_BINARY} is missing: apt-get install -y --no-install-recommends docker-registry`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'bb-registry-'));
-  writeFileSync(join(dir, 'config.yml'), registryConfig(join(dir, 'storage')));
+  // The product's own configuration: the same registry the docker freeze path runs.
+  writeFileSync(join(dir, 'config.yml'), registryConfig(join(dir, 'storage'), createHash('sha256').update(dir).digest('hex')));
   const child = spawn(REGISTRY_BINARY, ['serve', join(dir, 'config.yml')], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   const stop = () => stopRegistry(child, dir);
   try {
@@ -41,27 +43,6 @@ export async function startRegistry(): Promise<Registry> {
     await stop();
     throw error;
   }
-}
-
-/** Info level is needed: the bound port appears only in the `listening on` info line. */
-function registryConfig(storage: string): string {
-  return [
-    'version: 0.1',
-    'log:',
-    '  level: info',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${storage}`,
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    '  addr: 127.0.0.1:0',
-    `  secret: ${createHash('sha256').update(storage).digest('hex')}`,
-    '',
-  ].join('\n');
 }
 
 function waitForPort(child: ChildProcess): Promise<number> {
