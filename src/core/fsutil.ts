@@ -48,10 +48,8 @@ export function isProcessAlive(pid: number): boolean {
  * crash the next start can tell the folders whose owner is gone.
  */
 export function makeOwnedTempDir(label: string, root = tmpdir()): Promise<string> {
-  return mkdtemp(join(root, `${OWNED_TEMP_PREFIX}${label}.${process.pid}.`));
+  return mkdtemp(join(root, `bot-bottle-${label}.${process.pid}.`));
 }
-
-export const OWNED_TEMP_PREFIX = 'bot-bottle-';
 
 /** The pid that made an owned temp folder, or undefined for any other name. */
 export function ownerOfTempDir(name: string): number | undefined {

@@ -8,9 +8,6 @@ import { hostPathForCopy, validateMachineName } from '../names';
 import type { RunResult } from '../run';
 import type { ToolCommand } from './command';
 
-export const KNOWN_STATES = ['created', 'running', 'stopped', 'failed', 'unreachable', 'frozen'] as const;
-export type KnownState = (typeof KNOWN_STATES)[number];
-
 export interface Machine {
   name: string;
   /** As smolvm reports it; an unknown state is kept as it is, never mapped to "stopped". */
@@ -62,7 +59,6 @@ export interface PackResult {
 /** Either side of `machine cp`: a host path, or a path inside a machine. */
 export type CopyEnd = { host: string } | { machine: string; path: string };
 
-export const EXEC_TIMEOUT_EXIT = 124;
 export const SMOLMACHINE_SUFFIX = '.smolmachine';
 
 export class SmolvmCli {
