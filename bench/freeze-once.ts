@@ -4,7 +4,7 @@
  * Usage: node --import tsx bench/freeze-once.ts '<json FreezeJob>'
  */
 import { freezeBottle } from '../src/core/freeze/smolmachines';
-import { MemoryLog } from '../src/core/log';
+import { MemoryLog } from '../test/support/memoryLog';
 import { Services } from '../src/core/services';
 import type { FreezeJob, FreezeResult } from './jobs';
 

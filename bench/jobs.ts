@@ -1,5 +1,5 @@
 /** What the benchmark hands one freeze process, and what it gets back. */
-import type { Compression, ImageBuilderChoice } from '../src/core/freeze/context';
+import type { Compression, ImageBuilderChoice } from '../src/core/settings';
 
 export interface FreezeJob {
   smolvm: string;

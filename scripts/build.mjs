@@ -1,5 +1,6 @@
 // Bundles the extension (and, with --tests, the test code that must run as plain JS).
 import * as esbuild from 'esbuild';
+import process from 'node:process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 

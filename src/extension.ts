@@ -1,13 +1,12 @@
-/** Builds the services, registers the UI, and owns every disposable. */
+/** Builds the core and the UI around it, and owns every disposable. */
 import * as vscode from 'vscode';
-import type { Bottle } from './core/bottles';
+import { BotBottle, DEFAULT_SETTINGS, type Bottle, type Settings } from './core/facade';
 import { errorMessage } from './core/errors';
-import { recoverInterruptedWork } from './core/recovery';
-import { Services } from './core/services';
-import { BottlesTree, type TreeNode } from './ui/bottlesTree';
 import { AgentLogProvider } from './ui/agentLog';
+import { BottlesModel } from './ui/bottlesModel';
+import { BottlesTree, VIEW_ID } from './ui/bottlesTree';
 import { registerCommands } from './ui/commands';
-import { onSettingsChanged, readSettings, type Settings } from './ui/config';
+import { onSettingsChanged, readSettings } from './ui/config';
 import { Logs } from './ui/logs';
 import { Operations } from './ui/operations';
 import { FreezeStatusBar } from './ui/statusBar';
@@ -16,71 +15,70 @@ import { FreezeStatusBar } from './ui/statusBar';
 export interface BotBottleApi {
   bottles(): readonly Bottle[];
   refresh(): Promise<readonly Bottle[]>;
-  /** The view's rows as the user sees them: the roots and their children. */
-  viewItems(): Array<vscode.TreeItem & { children: vscode.TreeItem[] }>;
 }
 
 export function activate(context: vscode.ExtensionContext): BotBottleApi {
   const logs = new Logs();
   const operations = new Operations();
   let settings = readSettings();
-  let services = buildServices(settings, logs);
-  const tree = new BottlesTree(services, settings.refreshInterval, operations);
+  let core = buildCore(settings, logs);
+  const model = new BottlesModel(core, settings.refreshInterval, logs);
+  const tree = new BottlesTree(model, operations);
+  const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
   const statusBar = new FreezeStatusBar(operations, settings.statusBarEnabled);
+  model.setVisible(view.visible);
 
   context.subscriptions.push(
     logs,
     operations,
+    model,
     tree,
+    view,
     statusBar,
-    tree.onDidChangeBottles((bottles) => statusBar.setBottles(bottles)),
-    ...registerCommands({ tree, logs, operations, services: () => services, settings: () => settings }),
+    view.onDidChangeVisibility((event) => model.setVisible(event.visible)),
+    model.onDidChange(() => statusBar.setBottles(model.bottles)),
+    ...registerCommands({ model, logs, operations, core: () => core, settings: () => settings }),
     new AgentLogProvider(),
     onSettingsChanged((next) => {
       settings = next;
-      services = buildServices(settings, logs);
+      core = buildCore(settings, logs);
       logs.main.info('Settings changed: reloading.');
       statusBar.setEnabled(settings.statusBarEnabled);
-      void tree.reconfigure(services, settings.refreshInterval);
+      void model.reconfigure(core, settings.refreshInterval);
     }),
   );
-  logs.main.info(`Bot Bottle ${context.extension.packageJSON.version} started; state folder ${services.store.root}`);
-  void recoverThenRefresh(services, logs, tree);
+  logs.main.info(`Bot Bottle ${context.extension.packageJSON.version} started; state folder ${core.stateRoot}`);
+  void recoverThenRefresh(core, logs, model);
 
   return {
-    bottles: () => tree.current,
+    bottles: () => model.bottles,
     refresh: async () => {
-      await tree.refresh();
-      return tree.current;
+      await model.refresh();
+      return model.bottles;
     },
-    viewItems: () =>
-      tree.getChildren().map((node: TreeNode) => ({
-        ...tree.getTreeItem(node),
-        children: tree.getChildren(node).map((child) => tree.getTreeItem(child)),
-      })),
   };
 }
 
 /** Work a crashed window left half done is cleaned up once, and said once, before the first list. */
-async function recoverThenRefresh(services: Services, logs: Logs, tree: BottlesTree): Promise<void> {
+async function recoverThenRefresh(core: BotBottle, logs: Logs, model: BottlesModel): Promise<void> {
   try {
-    const done = await recoverInterruptedWork(services);
+    const done = await core.recoverInterruptedWork();
     if (done.length) logs.main.warn(`Cleaned up after interrupted work:\n  ${done.join('\n  ')}`);
   } catch (error) {
     logs.main.warn(`Could not clean up after interrupted work: ${errorMessage(error)}`);
   }
-  await tree.refresh();
+  await model.refresh();
 }
 
 /** A bad machine prefix must not stop the extension: fall back to the default and say so. */
-function buildServices(settings: Settings, logs: Logs): Services {
+function buildCore(settings: Settings, logs: Logs): BotBottle {
   try {
-    return new Services(settings, logs);
+    return new BotBottle(settings, logs);
   } catch (error) {
     const message = errorMessage(error);
     logs.main.error(message);
     void vscode.window.showErrorMessage(message);
-    return new Services({ ...settings, machinePrefix: 'bot-bottle-' }, logs);
+    return new BotBottle({ ...settings, machinePrefix: DEFAULT_SETTINGS.machinePrefix }, logs);
   }
 }
 

@@ -26,9 +26,25 @@ export class ToolError extends Error {
   }
 }
 
+/** A step failed: says which, with the cause's own message. */
+export class StepFailedError extends Error {
+  constructor(
+    readonly stepId: string,
+    readonly stepTitle: string,
+    override readonly cause: unknown,
+  ) {
+    super(`${stepTitle} failed: ${errorMessage(cause)}`);
+    this.name = 'StepFailedError';
+  }
+}
+
 /** The user (or a caller's AbortSignal) cancelled the work. */
 export class CancelledError extends Error {
-  constructor(message = 'Cancelled') {
+  constructor(
+    message = 'Cancelled',
+    /** What the work had already changed before it stopped, in the user's words; undefined when nothing. */
+    readonly aftermath?: string,
+  ) {
     super(message);
     this.name = 'CancelledError';
   }

@@ -11,9 +11,10 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }
 
-/** "45 s", "12 min", "3 h 5 min", "2 d 4 h". */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
+/** A span of milliseconds: "250 ms", "45 s", "12 min", "3 h 5 min", "2 d 4 h". */
+export function formatDuration(ms: number): string {
+  if (ms > 0 && ms < 1000) return `${Math.round(ms)} ms`;
+  const s = Math.max(0, Math.floor(ms / 1000));
   if (s < 60) return `${s} s`;
   const minutes = Math.floor(s / 60);
   if (minutes < 60) return `${minutes} min`;

@@ -1,34 +1,10 @@
-/**
- * Names of everything a bottle owns, and the rules smolvm puts on them. Validation happens here,
- * before any tool runs, with a message that says what is allowed.
- */
+/** Names of everything a bottle owns (machine, image, registry tag), checked before any tool runs, with a message that says what is allowed. */
 import { UserError } from './errors';
+import { ALLOWED_IN_MACHINE_NAMES, machineNameProblem, MAX_MACHINE_NAME_LENGTH } from './tools/smolvmRules';
 
 export const DEFAULT_MACHINE_PREFIX = 'bot-bottle-';
-export const MAX_MACHINE_NAME_LENGTH = 128;
 /** Repository the ephemeral registry holds committed images under (the seed's name). */
 export const COMMITTED_REPOSITORY = 'bot-bottle-committed';
-
-const ALLOWED = 'letters, digits, "_" and "-", starting with a letter or digit, not ending in "-", without "--"';
-
-/** Why smolvm would refuse this machine name, or undefined when it is fine. */
-export function machineNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'Machine name is empty.';
-  if (name.length > MAX_MACHINE_NAME_LENGTH)
-    return `Machine name is ${name.length} characters long; smolvm allows at most ${MAX_MACHINE_NAME_LENGTH}.`;
-  const bad = [...name].find((c) => !/[A-Za-z0-9_-]/.test(c));
-  if (bad !== undefined) return `Machine name "${name}" contains ${describeChar(bad)}; smolvm allows only ${ALLOWED}.`;
-  if (!/^[A-Za-z0-9]/.test(name)) return `Machine name "${name}" must start with a letter or digit.`;
-  if (name.endsWith('-')) return `Machine name "${name}" must not end in "-".`;
-  if (name.includes('--')) return `Machine name "${name}" must not contain "--".`;
-  return undefined;
-}
-
-export function validateMachineName(name: string): string {
-  const problem = machineNameProblem(name);
-  if (problem) throw new UserError(problem);
-  return name;
-}
 
 /** Why this slug cannot name a bottle under the prefix, or undefined when it can. */
 export function slugProblem(slug: string, prefix = DEFAULT_MACHINE_PREFIX): string | undefined {
@@ -48,7 +24,7 @@ export function validateSlug(slug: string, prefix = DEFAULT_MACHINE_PREFIX): str
 
 export function validatePrefix(prefix: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(prefix) || prefix.includes('--'))
-    throw new UserError(`Machine prefix "${prefix}" is not usable: use ${ALLOWED}.`);
+    throw new UserError(`Machine prefix "${prefix}" is not usable: use ${ALLOWED_IN_MACHINE_NAMES}.`);
   return prefix;
 }
 
@@ -76,18 +52,4 @@ export function committedTag(imageId: string): string {
   const hex = imageId.replace(/^sha256:/, '');
   if (!/^[0-9a-f]{16,}$/.test(hex)) throw new UserError(`"${imageId}" is not an image id.`);
   return hex.slice(0, 16);
-}
-
-/** `smolvm machine cp` reads the side with ":" as the machine side, so host paths must not have one. */
-export function hostPathForCopy(path: string): string {
-  if (path.includes(':'))
-    throw new UserError(`The path "${path}" contains ":", which smolvm machine cp would read as a machine name. Choose a folder without ":".`);
-  return path;
-}
-
-function describeChar(c: string): string {
-  if (c === ' ') return 'a space';
-  const code = c.codePointAt(0) ?? 0;
-  if (code < 0x20 || code === 0x7f) return `a control character (U+${code.toString(16).padStart(4, '0').toUpperCase()})`;
-  return `"${c}"`;
 }

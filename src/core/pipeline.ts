@@ -3,9 +3,12 @@
  * whatever happens (success, failure, cancel). Progress is reported by weight, and by the fraction
  * a step reports of itself. The signal is checked between steps and handed to each one.
  */
-import { CancelledError, errorMessage, isCancelled } from './errors';
+import { CancelledError, errorMessage, isCancelled, StepFailedError } from './errors';
 import type { Log } from './log';
 import type { StepTiming } from './state';
+
+/** Cleanups run after cancel too, so they get a time limit of their own instead of the signal. */
+export const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface StepContext {
   readonly signal: AbortSignal;
@@ -40,18 +43,6 @@ export interface PipelineOptions {
   signal: AbortSignal;
   log: Log;
   onProgress?: (progress: PipelineProgress) => void;
-}
-
-/** A step failed: says which, with the cause's own message. */
-export class StepFailedError extends Error {
-  constructor(
-    readonly stepId: string,
-    readonly stepTitle: string,
-    override readonly cause: unknown,
-  ) {
-    super(`${stepTitle} failed: ${errorMessage(cause)}`);
-    this.name = 'StepFailedError';
-  }
 }
 
 interface Deferred {

@@ -9,14 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from './errors';
 import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
-import { killProcessGroup } from './run';
+import { VM_ARCHIVES } from './freeze/context';
+import { CLEANUP_TIMEOUT_MS } from './pipeline';
+import { killProcessGroup, runTool } from './run';
 import type { Services } from './services';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
-import { runTool } from './tools/command';
 
-/** Everything a freeze may leave inside the VM, whichever compression it used. */
-export const VM_ARCHIVES = ['/var/tmp/.bot-bottle-commit.tar.gz', '/var/tmp/.bot-bottle-commit.tar'];
-const VM_CLEANUP_TIMEOUT_MS = 30_000;
 
 /** Cleans up after interrupted work; returns one line per thing it did (empty when all was tidy). */
 export async function recoverInterruptedWork(services: Services, tempRoot = tmpdir()): Promise<string[]> {
@@ -68,7 +66,7 @@ async function removeVmArchives(services: Services, slug: string): Promise<strin
     const smolvm = services.smolvm();
     const machines = await runTool(services.run, smolvm.list());
     if (!machines.some((m) => m.name === machine && m.state === 'running')) return [];
-    await runTool(services.run, smolvm.exec(machine, ['rm', '-f', ...VM_ARCHIVES]), { timeoutMs: VM_CLEANUP_TIMEOUT_MS });
+    await runTool(services.run, smolvm.exec(machine, ['rm', '-f', ...VM_ARCHIVES]), { timeoutMs: CLEANUP_TIMEOUT_MS });
     return [`${slug}: removed the freeze archive inside ${machine}`];
   } catch (error) {
     return [`${slug}: could not remove the freeze archive inside ${machine}: ${errorMessage(error)}`];

@@ -3,13 +3,13 @@
  * start it, and make it ready for the agent. A failed or cancelled resume deletes the machine it
  * half-created and leaves the snapshot as it was.
  */
-import { UserError } from './errors';
+import { CancelledError, isCancelled, UserError } from './errors';
 import { machineName, validateSlug } from './names';
-import { runPipeline, type PipelineProgress, type Step } from './pipeline';
+import { CLEANUP_TIMEOUT_MS, runPipeline, type PipelineProgress, type Step } from './pipeline';
 import type { Services } from './services';
 import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
-import { runTool } from './tools/command';
+import { runTool } from './run';
 import type { SmolvmCli } from './tools/smolvm';
 
 /** A freeze leaves /tmp and /var/tmp out, so they are made before their owner and mode are set. */
@@ -19,8 +19,6 @@ export const INIT_COMMANDS: readonly (readonly string[])[] = [
   ['chmod', '1777', '/tmp', '/var/tmp'],
 ];
 
-const CLEANUP_TIMEOUT_MS = 60_000;
-
 export interface ResumeState {
   readonly snapshot: Snapshot;
   readonly machine: string;
@@ -28,7 +26,8 @@ export interface ResumeState {
   readonly services: Services;
   /** Stop and delete a machine of the same name first (the user confirmed it). */
   readonly replace: boolean;
-  readonly initCommands: readonly (readonly string[])[];
+  /** Set once the machine it replaces is deleted: from then on, stopping short has cost the user that machine. */
+  replaced: boolean;
   /** Set once the machine is up and initialised: from then on it is kept. */
   ready: boolean;
 }
@@ -58,6 +57,7 @@ export const replaceExisting: Step<ResumeState> = {
     if (!s.replace || !(await machineExists(s, ctx.signal))) return;
     await runTool(s.services.run, s.smolvm.stop(s.machine), { signal: ctx.signal });
     await runTool(s.services.run, s.smolvm.delete(s.machine), { signal: ctx.signal });
+    s.replaced = true;
   },
 };
 
@@ -80,17 +80,24 @@ export const startMachine: Step<ResumeState> = {
   },
 };
 
-export const initialiseMachine: Step<ResumeState> = {
-  id: 'init',
-  title: 'Preparing it for the agent',
-  weight: 5,
-  async run(ctx, s) {
-    for (const command of s.initCommands) await runTool(s.services.run, s.smolvm.exec(s.machine, command), { signal: ctx.signal });
-    s.ready = true;
-  },
-};
+/** Runs `commands` in the new machine, one exec each; the resume is done when they are. */
+export function initialiseMachine(commands: readonly (readonly string[])[]): Step<ResumeState> {
+  return {
+    id: 'init',
+    title: 'Preparing it for the agent',
+    weight: 5,
+    async run(ctx, s) {
+      for (const command of commands) await runTool(s.services.run, s.smolvm.exec(s.machine, command), { signal: ctx.signal });
+      s.ready = true;
+    },
+  };
+}
 
-export const RESUME_STEPS: readonly Step<ResumeState>[] = [verifySidecar, replaceExisting, createFromSidecar, startMachine, initialiseMachine];
+export function resumeSteps(initCommands = INIT_COMMANDS): readonly Step<ResumeState>[] {
+  return [verifySidecar, replaceExisting, createFromSidecar, startMachine, initialiseMachine(initCommands)];
+}
+
+export const RESUME_STEPS = resumeSteps();
 
 export interface ResumeOptions {
   signal: AbortSignal;
@@ -98,11 +105,9 @@ export interface ResumeOptions {
   /** Resume under this slug instead of the snapshot's own. */
   asSlug?: string;
   replace?: boolean;
-  /** Only for tests that show what the seed's fix is for. */
-  initCommands?: readonly (readonly string[])[];
 }
 
-export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions): Promise<string> {
+export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions, steps = RESUME_STEPS): Promise<string> {
   const slug = validateSlug(options.asSlug ?? snapshot.slug, services.prefix);
   const machine = machineName(slug, services.prefix);
   const smolvm = services.smolvm();
@@ -110,11 +115,13 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
-      snapshot, machine, smolvm, services, replace: options.replace ?? false, initCommands: options.initCommands ?? INIT_COMMANDS, ready: false,
+      snapshot, machine, smolvm, services, replace: options.replace ?? false, replaced: false, ready: false,
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);
-    await runPipeline(RESUME_STEPS, state, { signal: options.signal, log: services.logs.main, onProgress: options.onProgress });
+    await runPipeline(steps, state, { signal: options.signal, log: services.logs.main, onProgress: options.onProgress }).catch((error: unknown) => {
+      throw isCancelled(error) && state.replaced ? new CancelledError(error.message, `The machine ${machine} it was to replace had already been deleted.`) : error;
+    });
     services.logs.main.info(`${machine} is running.`);
     return machine;
   } finally {

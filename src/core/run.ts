@@ -38,6 +38,33 @@ export interface RunResult {
 
 export type Runner = (argv: readonly string[], options?: RunOptions) => Promise<RunResult>;
 
+/**
+ * A tool call described as data: the argv to run and how to read its result. The clients in
+ * `tools/` build these and run nothing themselves; `runTool` executes one through a Runner.
+ */
+export interface ToolCommand<T> {
+  argv: string[];
+  /** Exit codes that count as success; default [0]. */
+  okExitCodes?: number[];
+  /** Bulky machine-readable stdout (JSON) goes to the log at trace level only. */
+  quietStdout?: boolean;
+  parse(result: RunResult): T;
+}
+
+/** Options given here win over the command's own, except those left undefined. */
+export async function runTool<T>(run: Runner, command: ToolCommand<T>, options: RunOptions = {}): Promise<T> {
+  const result = await run(command.argv, {
+    okExitCodes: command.okExitCodes,
+    quietStdout: command.quietStdout,
+    ...withoutUndefined(options),
+  });
+  return command.parse(result);
+}
+
+function withoutUndefined(options: RunOptions): RunOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+}
+
 /** How long a group gets to exit after SIGTERM before SIGKILL. */
 const KILL_GRACE_MS = 1500;
 const STDERR_TAIL_LINES = 20;

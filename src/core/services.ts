@@ -4,28 +4,14 @@
  */
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
 import { UserError } from './errors';
-import type { Compression, ImageBuilderChoice } from './freeze/context';
 import type { Log } from './log';
 import { validatePrefix } from './names';
-import { createRunner, type Runner } from './run';
+import { createRunner, runTool, type Runner } from './run';
+import type { CoreSettings } from './settings';
 import { defaultStateRoot, StateStore } from './state';
-import { runTool } from './tools/command';
 import { elapsedSeconds } from './tools/ps';
 import { SmolvmCli, type Machine } from './tools/smolvm';
-import { requireExecutable, type ToolName } from './tools/which';
-
-export interface CoreSettings {
-  /** Configured tool paths; empty means "look on PATH". */
-  paths: Record<ToolName, string>;
-  stateDir: string;
-  machinePrefix: string;
-  /** The host a VM uses to reach a registry on this machine's loopback. */
-  pullHost: string;
-  /** How a freeze makes the image; default `auto` (native). */
-  imageBuilder?: ImageBuilderChoice;
-  /** The archive made in the VM; default `gzip`. */
-  compression?: Compression;
-}
+import { requireExecutable, type ToolName } from './executables';
 
 export interface CoreLogs {
   /** What the extension did. */

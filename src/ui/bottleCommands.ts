@@ -1,8 +1,6 @@
 /** Commands on a bottle's machine: open a shell, show the agent's log, copy its name. */
-import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { isRunning } from '../core/bottles';
-import { runTool } from '../core/tools/command';
+import { isRunning } from '../core/facade';
 import { showAgentLog } from './agentLog';
 import { reportFailure } from './report';
 import { openShell } from './shell';
@@ -16,7 +14,7 @@ export async function openShellCommand(deps: CommandDeps, target: Target): Promi
   });
   if (!bottle) return undefined;
   try {
-    return openShell(deps.services().smolvm(), bottle, deps.settings().shell);
+    return openShell(deps.core().shellArgv(bottle, deps.settings().shell), bottle.slug);
   } catch (error) {
     reportFailure(deps.logs, vscode.l10n.t('Opening a shell in {0}', bottle.slug), error);
     return undefined;
@@ -31,9 +29,7 @@ export async function showAgentLogCommand(deps: CommandDeps, target: Target): Pr
   });
   if (!bottle) return;
   try {
-    const services = deps.services();
-    const dataDir = await runTool(services.run, services.smolvm().dataDir(bottle.machineName));
-    await showAgentLog(bottle.slug, join(dataDir, 'agent-console.log'));
+    await showAgentLog(bottle.slug, await deps.core().agentLogPath(bottle));
   } catch (error) {
     reportFailure(deps.logs, vscode.l10n.t('Showing the agent log of {0}', bottle.slug), error);
   }

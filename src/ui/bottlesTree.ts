@@ -1,94 +1,45 @@
 /**
- * The Bottles view: running bottles and frozen-only ones, each snapshot under its bottle. Refreshes
- * on demand, on a timer only while visible, and when a state folder changes (debounced). Errors and
- * a missing smolvm show in the view itself, never as pop-ups.
+ * The Bottles view's rows: running bottles and frozen-only ones, each snapshot under its bottle,
+ * or the reason the list failed. It only draws what the model holds (and which bottles are busy);
+ * the model decides when to refresh.
  */
 import * as vscode from 'vscode';
-import { isRunning, type Bottle } from '../core/bottles';
-import { errorMessage } from '../core/errors';
 import { formatBytes, formatDuration, formatTime } from '../core/format';
-import { SmolvmMissingError, type Services } from '../core/services';
-import type { Snapshot } from '../core/state';
-import { setContext, type ViewStatus } from './context';
+import type { Bottle, Snapshot } from '../core/facade';
+import type { BottlesModel } from './bottlesModel';
+import { bottleContextValue, snapshotContextValue } from './contextValues';
 import type { Operations } from './operations';
 
 export const VIEW_ID = 'botBottle.bottles';
-const WATCH_DEBOUNCE_MS = 500;
 
 export type BottleNode = { kind: 'bottle'; bottle: Bottle };
 export type SnapshotNode = { kind: 'snapshot'; bottle: Bottle; snapshot: Snapshot };
 export type MessageNode = { kind: 'error'; message: string };
 export type TreeNode = BottleNode | SnapshotNode | MessageNode;
 
+/** What the tree draws from: the model, or (in tests) anything shaped like it. */
+export type BottlesSource = Pick<BottlesModel, 'bottles' | 'failure' | 'onDidChange'>;
+
 export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
-  private bottles: Bottle[] = [];
-  private failure?: string;
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  private readonly bottlesChanged = new vscode.EventEmitter<readonly Bottle[]>();
-  /** Fires after every refresh with the bottles found. */
-  readonly onDidChangeBottles = this.bottlesChanged.event;
-  readonly view: vscode.TreeView<TreeNode>;
-  private readonly disposables: vscode.Disposable[] = [];
-  private timer?: ReturnType<typeof setInterval>;
-  private watcher?: vscode.FileSystemWatcher;
-  private debounce?: ReturnType<typeof setTimeout>;
+  private readonly disposables: vscode.Disposable[];
 
   constructor(
-    private services: Services,
-    private refreshIntervalSeconds: number,
-    private readonly operations: Operations,
+    private readonly source: BottlesSource,
+    private readonly operations: Pick<Operations, 'get' | 'onDidChange'>,
   ) {
-    this.view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
-    this.disposables.push(
-      this.view,
+    this.disposables = [
       this.changed,
-      this.bottlesChanged,
-      this.view.onDidChangeVisibility(() => this.scheduleTimer()),
+      source.onDidChange(() => this.changed.fire(undefined)),
       operations.onDidChange(() => this.changed.fire(undefined)),
-    );
-    void setContext('botBottle.status', 'loading');
-    this.watchStateFolders();
-    this.scheduleTimer();
-  }
-
-  get current(): readonly Bottle[] {
-    return this.bottles;
-  }
-
-  /** New settings: new services, timer and watcher, then a fresh list. */
-  reconfigure(services: Services, refreshIntervalSeconds: number): Promise<void> {
-    this.services = services;
-    this.refreshIntervalSeconds = refreshIntervalSeconds;
-    this.watchStateFolders();
-    this.scheduleTimer();
-    return this.refresh();
-  }
-
-  async refresh(): Promise<void> {
-    let status: ViewStatus = 'ready';
-    try {
-      this.bottles = await this.services.catalog.refresh();
-      this.failure = undefined;
-    } catch (error) {
-      this.bottles = [];
-      status = error instanceof SmolvmMissingError ? 'smolvmMissing' : 'error';
-      this.failure = status === 'error' ? errorMessage(error) : undefined;
-      this.services.logs.main.warn(`Listing bottles failed: ${errorMessage(error)}`);
-    }
-    await Promise.all([
-      setContext('botBottle.status', status),
-      setContext('botBottle.hasBottles', this.bottles.length > 0),
-      setContext('botBottle.anyRunning', this.bottles.some(isRunning)),
-    ]);
-    this.changed.fire(undefined);
-    this.bottlesChanged.fire(this.bottles);
+    ];
   }
 
   getChildren(node?: TreeNode): TreeNode[] {
     if (!node) {
-      if (this.failure) return [{ kind: 'error', message: this.failure }];
-      return this.bottles.map((bottle) => ({ kind: 'bottle', bottle }));
+      if (this.source.failure) return [{ kind: 'error', message: this.source.failure }];
+      return this.source.bottles.map((bottle) => ({ kind: 'bottle', bottle }));
     }
     if (node.kind === 'bottle' && node.bottle.snapshot) return [{ kind: 'snapshot', bottle: node.bottle, snapshot: node.bottle.snapshot }];
     return [];
@@ -110,9 +61,6 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
   }
 
   dispose(): void {
-    this.stopTimer();
-    clearTimeout(this.debounce);
-    this.watcher?.dispose();
     for (const d of this.disposables) d.dispose();
   }
 
@@ -126,40 +74,6 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
     item.contextValue = bottleContextValue(bottle, Boolean(operation));
     return item;
   }
-
-  private scheduleTimer(): void {
-    this.stopTimer();
-    if (!this.view.visible || this.refreshIntervalSeconds <= 0) return;
-    this.timer = setInterval(() => void this.refresh(), this.refreshIntervalSeconds * 1000);
-  }
-
-  private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** Snapshots written by a freeze, by bot-bottle itself or by hand show up without a refresh. */
-  private watchStateFolders(): void {
-    this.watcher?.dispose();
-    const root = vscode.Uri.file(this.services.store.root);
-    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '*/*'));
-    const onChange = () => {
-      clearTimeout(this.debounce);
-      this.debounce = setTimeout(() => void this.refresh(), WATCH_DEBOUNCE_MS);
-    };
-    this.watcher.onDidCreate(onChange);
-    this.watcher.onDidDelete(onChange);
-    this.watcher.onDidChange(onChange);
-  }
-}
-
-/** Compound context value matched by regexes in package.json, e.g. `bottle+running+frozen`. */
-export function bottleContextValue(bottle: Bottle, busy: boolean): string {
-  const flags = ['bottle'];
-  if (bottle.machine) flags.push(bottle.machine.state === 'running' ? 'running' : 'machine');
-  if (bottle.snapshot) flags.push('frozen');
-  if (busy) flags.push('busy');
-  return flags.join('+');
 }
 
 function bottleDescription(bottle: Bottle): string {
@@ -167,7 +81,7 @@ function bottleDescription(bottle: Bottle): string {
   if (!machine) return vscode.l10n.t('frozen · {0}', formatTime(bottle.snapshot!.createdAt));
   const parts = [machine.state];
   if (machine.image) parts.push(machine.image);
-  if (machine.uptimeSeconds !== undefined) parts.push(vscode.l10n.t('up {0}', formatDuration(machine.uptimeSeconds)));
+  if (machine.uptimeSeconds !== undefined) parts.push(vscode.l10n.t('up {0}', formatDuration(machine.uptimeSeconds * 1000)));
   return parts.join(' · ');
 }
 
@@ -181,7 +95,7 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
     if (m.cpus) lines.push(vscode.l10n.t('CPUs: {0}', m.cpus));
     if (m.memoryMib) lines.push(vscode.l10n.t('Memory: {0} MiB', m.memoryMib));
     if (m.createdAt) lines.push(vscode.l10n.t('Created: {0}', formatTime(m.createdAt)));
-    if (m.uptimeSeconds !== undefined) lines.push(vscode.l10n.t('Up: {0}', formatDuration(m.uptimeSeconds)));
+    if (m.uptimeSeconds !== undefined) lines.push(vscode.l10n.t('Up: {0}', formatDuration(m.uptimeSeconds * 1000)));
   } else {
     lines.push(vscode.l10n.t('No machine: this bottle exists only as a frozen snapshot.'));
   }
@@ -212,7 +126,7 @@ function snapshotItem(snapshot: Snapshot): vscode.TreeItem {
   item.description = formatBytes(snapshot.sizeBytes);
   item.iconPath = new vscode.ThemeIcon('archive');
   item.resourceUri = vscode.Uri.file(snapshot.sidecar);
-  item.contextValue = snapshot.record ? 'snapshot+recorded' : 'snapshot';
+  item.contextValue = snapshotContextValue(Boolean(snapshot.record));
   const lines = [vscode.l10n.t('Snapshot of {0}', snapshot.slug), snapshot.sidecar, formatBytes(snapshot.sizeBytes)];
   if (snapshot.record) lines.push(`sha256 ${snapshot.record.sha256}`);
   item.tooltip = lines.join('\n');

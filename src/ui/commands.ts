@@ -15,7 +15,7 @@ import type { CommandDeps, Target } from './targets';
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const commands: Record<string, (target?: Target) => unknown> = {
-    'botBottle.refresh': () => deps.tree.refresh(),
+    'botBottle.refresh': () => deps.model.refresh(),
     'botBottle.freeze': (target) => freezeCommand(deps, target),
     'botBottle.resume': (target) => resumeCommand(deps, target),
     'botBottle.openShell': (target) => openShellCommand(deps, target),

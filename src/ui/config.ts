@@ -1,32 +1,23 @@
 /** Typed access to the botBottle.* settings, re-read whenever they change. */
 import * as vscode from 'vscode';
-import { COMPRESSIONS, IMAGE_BUILDER_CHOICES } from '../core/freeze/context';
-import type { CoreSettings } from '../core/services';
-import type { ToolName } from '../core/tools/which';
-
-export interface Settings extends CoreSettings {
-  /** Seconds between refreshes while the view is visible; 0 turns the timer off. */
-  refreshInterval: number;
-  statusBarEnabled: boolean;
-  /** The shell "Open Shell" starts in a bottle. */
-  shell: string;
-}
+import { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type Settings, type ToolName } from '../core/facade';
 
 const SECTION = 'botBottle';
 
 export function readSettings(): Settings {
   const config = vscode.workspace.getConfiguration(SECTION);
-  const path = (tool: ToolName) => config.get<string>(`paths.${tool}`, '').trim();
+  const text = (key: string, fallback: string) => config.get<string>(key, fallback).trim() || fallback;
+  const path = (tool: ToolName) => text(`paths.${tool}`, DEFAULT_SETTINGS.paths[tool]);
   return {
     paths: { smolvm: path('smolvm'), docker: path('docker'), crane: path('crane'), skopeo: path('skopeo'), registry: path('registry') },
-    stateDir: config.get<string>('stateDir', '').trim(),
-    machinePrefix: config.get<string>('machinePrefix', 'bot-bottle-').trim() || 'bot-bottle-',
-    refreshInterval: Math.max(0, config.get<number>('refreshInterval', 10)),
-    statusBarEnabled: config.get<boolean>('statusBar.enabled', true),
-    shell: config.get<string>('shell', '/bin/bash').trim() || '/bin/bash',
-    pullHost: config.get<string>('registry.pullHost', '127.0.0.1').trim() || '127.0.0.1',
-    imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), 'auto'),
-    compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), 'gzip'),
+    stateDir: text('stateDir', DEFAULT_SETTINGS.stateDir),
+    machinePrefix: text('machinePrefix', DEFAULT_SETTINGS.machinePrefix),
+    refreshInterval: Math.max(0, config.get<number>('refreshInterval', DEFAULT_SETTINGS.refreshInterval)),
+    statusBarEnabled: config.get<boolean>('statusBar.enabled', DEFAULT_SETTINGS.statusBarEnabled),
+    shell: text('shell', DEFAULT_SETTINGS.shell),
+    pullHost: text('registry.pullHost', DEFAULT_SETTINGS.pullHost),
+    imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), DEFAULT_SETTINGS.imageBuilder),
+    compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), DEFAULT_SETTINGS.compression),
   };
 }
 

@@ -1,9 +1,7 @@
 /** Freeze Bottle: from the tree, the palette (a pick of running bottles) or the status bar. */
 import * as vscode from 'vscode';
-import { isRunning } from '../core/bottles';
+import { isRunning, type Snapshot } from '../core/facade';
 import { formatBytes } from '../core/format';
-import { freezeBottle } from '../core/freeze/smolmachines';
-import type { Snapshot } from '../core/state';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
 import { exportSnapshotCommand, revealSnapshot } from './snapshotCommands';
@@ -20,7 +18,7 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
   const what = vscode.l10n.t('Freezing {0}', slug);
   try {
     const snapshot = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
-      freezeBottle(deps.services(), slug, { signal, onProgress }),
+      deps.core().freeze(slug, { signal, onProgress }),
     );
     announceFrozen(deps, snapshot);
     return snapshot;
@@ -28,7 +26,7 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
     reportFailure(deps.logs, what, error);
     return undefined;
   } finally {
-    void deps.tree.refresh();
+    void deps.model.refresh();
   }
 }
 

@@ -1,6 +1,6 @@
 /** Core progress and cancellation <-> a cancellable progress notification and the busy-bottle list. */
 import * as vscode from 'vscode';
-import type { PipelineProgress } from '../core/pipeline';
+import type { PipelineProgress } from '../core/facade';
 import type { Operation, Operations } from './operations';
 
 export type Work<T> = (signal: AbortSignal, onProgress: (progress: PipelineProgress) => void) => Promise<T>;

@@ -1,14 +1,19 @@
 /** How the outcome of an operation reaches the user: a message with the actions that help next. */
 import * as vscode from 'vscode';
-import { errorMessage, isCancelled } from '../core/errors';
-import { StepFailedError } from '../core/pipeline';
+import { errorMessage, isCancelled, StepFailedError } from '../core/errors';
 import type { Logs } from './logs';
 
-/** A failure names what failed and why (the tool's own words), with "Show Log". */
+/**
+ * A failure names what failed and why (the tool's own words), with "Show Log", which opens the
+ * log this wrote the failure to. A cancel says what it had already changed, or that nothing was.
+ */
 export function reportFailure(logs: Logs, what: string, error: unknown): void {
   if (isCancelled(error)) {
-    logs.main.info(`${what}: ${errorMessage(error)}`);
-    void vscode.window.showInformationMessage(vscode.l10n.t('{0} was cancelled. Nothing was changed.', what));
+    logs.main.info(`${what}: ${errorMessage(error)}${error.aftermath ? ` ${error.aftermath}` : ''}`);
+    const message = error.aftermath
+      ? vscode.l10n.t('{0} was cancelled. {1}', what, error.aftermath)
+      : vscode.l10n.t('{0} was cancelled. Nothing was changed.', what);
+    void (error.aftermath ? vscode.window.showWarningMessage(message) : vscode.window.showInformationMessage(message));
     return;
   }
   logs.main.error(`${what} failed: ${errorMessage(error)}`);
@@ -18,6 +23,6 @@ export function reportFailure(logs: Logs, what: string, error: unknown): void {
       : vscode.l10n.t('{0} failed: {1}', what, errorMessage(error));
   const showLog = vscode.l10n.t('Show Log');
   void vscode.window.showErrorMessage(message, showLog).then((choice) => {
-    if (choice === showLog) logs.showTools();
+    if (choice === showLog) logs.showMain();
   });
 }

@@ -1,7 +1,6 @@
 /** Resume Bottle: recreate the machine from its snapshot, asking first when the name is taken. */
 import * as vscode from 'vscode';
-import { slugProblem } from '../core/names';
-import { MachineExistsError, resumeBottle } from '../core/resume';
+import { MachineExistsError } from '../core/facade';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
@@ -14,14 +13,14 @@ interface Placement {
 export async function resumeCommand(deps: CommandDeps, target: Target): Promise<string | undefined> {
   const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a frozen bottle to resume'));
   if (!snapshot) return undefined;
-  const taken = deps.tree.current.some((b) => b.slug === snapshot.slug && b.machine);
+  const taken = deps.model.find(snapshot.slug)?.machine !== undefined;
   const placement = taken ? await askForPlacement(deps, snapshot.slug) : { replace: false };
   if (!placement) return undefined;
   const slug = placement.asSlug ?? snapshot.slug;
   const what = vscode.l10n.t('Resuming {0}', slug);
   try {
     const machine = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
-      resumeBottle(deps.services(), snapshot, { signal, onProgress, ...placement }),
+      deps.core().resume(snapshot, { signal, onProgress, ...placement }),
     );
     const openShell = vscode.l10n.t('Open Shell');
     void vscode.window.showInformationMessage(vscode.l10n.t('{0} is running again.', machine), openShell).then((choice) => {
@@ -33,20 +32,20 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
     reportFailure(deps.logs, what, error);
     return undefined;
   } finally {
-    void deps.tree.refresh();
+    void deps.model.refresh();
   }
 }
 
 /** The machine appeared after the tree last looked: refresh and ask again. */
 async function resumeCommandAfterClash(deps: CommandDeps, error: MachineExistsError): Promise<undefined> {
   deps.logs.main.info(error.message);
-  await deps.tree.refresh();
+  await deps.model.refresh();
   void vscode.window.showWarningMessage(error.message);
   return undefined;
 }
 
 async function askForPlacement(deps: CommandDeps, slug: string): Promise<Placement | undefined> {
-  const machine = deps.services().prefix + slug;
+  const machine = deps.core().machineName(slug);
   const replace = vscode.l10n.t('Replace');
   const rename = vscode.l10n.t('Resume Under a New Name…');
   const choice = await vscode.window.showWarningMessage(
@@ -60,8 +59,8 @@ async function askForPlacement(deps: CommandDeps, slug: string): Promise<Placeme
   const asSlug = await vscode.window.showInputBox({
     title: vscode.l10n.t('Resume {0} as', slug),
     value: `${slug}-2`,
-    prompt: vscode.l10n.t('The new bottle’s name; its machine will be {0}<name>.', deps.services().prefix),
-    validateInput: (value) => slugProblem(value, deps.services().prefix) ?? (deps.tree.current.some((b) => b.slug === value && b.machine) ? vscode.l10n.t('A machine of that name exists.') : undefined),
+    prompt: vscode.l10n.t('The new bottle’s name; its machine will be {0}<name>.', deps.core().machinePrefix),
+    validateInput: (value) => deps.core().slugProblem(value) ?? (deps.model.find(value)?.machine ? vscode.l10n.t('A machine of that name exists.') : undefined),
   });
   return asSlug ? { replace: false, asSlug } : undefined;
 }

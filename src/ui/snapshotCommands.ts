@@ -1,10 +1,7 @@
 /** Snapshot files: export, import, delete, reveal, copy path. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { slugProblem } from '../core/names';
-import { deleteSnapshot, exportSnapshot, importSnapshot, SnapshotExistsError } from '../core/snapshots';
-import type { Snapshot } from '../core/state';
-import { SMOLMACHINE_SUFFIX } from '../core/tools/smolvm';
+import { SMOLMACHINE_SUFFIX, SnapshotExistsError, type Snapshot } from '../core/facade';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
 
@@ -18,7 +15,7 @@ export async function exportSnapshotCommand(deps: CommandDeps, target: Target): 
   });
   if (!destination) return;
   try {
-    const files = await exportSnapshot(snapshot, destination.fsPath);
+    const files = await deps.core().exportSnapshot(snapshot, destination.fsPath);
     deps.logs.main.info(`Exported the snapshot of ${snapshot.slug} to ${files.sidecar}${files.launcher ? ` and ${files.launcher}` : ''}`);
     void vscode.window.showInformationMessage(vscode.l10n.t('Exported the snapshot of {0} to {1}.', snapshot.slug, files.sidecar));
   } catch (error) {
@@ -34,25 +31,24 @@ export async function importSnapshotCommand(deps: CommandDeps): Promise<Snapshot
     openLabel: vscode.l10n.t('Import'),
   })) ?? [];
   if (!file) return undefined;
-  const prefix = deps.services().prefix;
+  const core = deps.core();
   const slug = await vscode.window.showInputBox({
     title: vscode.l10n.t('Name the imported bottle'),
     value: suggestedSlug(file.fsPath),
-    validateInput: (value) => slugProblem(value, prefix),
+    validateInput: (value) => core.slugProblem(value),
   });
   if (!slug) return undefined;
   const what = vscode.l10n.t('Importing {0}', basename(file.fsPath));
-  const store = deps.services().store;
   try {
-    return await importSnapshot(store, file.fsPath, slug).catch(async (error) => {
+    return await core.importSnapshot(file.fsPath, slug).catch(async (error) => {
       if (!(error instanceof SnapshotExistsError) || !(await confirm(vscode.l10n.t('Bottle {0} already has a snapshot. Replace it with the imported one?', slug), vscode.l10n.t('Replace')))) throw error;
-      return importSnapshot(store, file.fsPath, slug, true);
+      return core.importSnapshot(file.fsPath, slug, true);
     });
   } catch (error) {
     reportFailure(deps.logs, what, error);
     return undefined;
   } finally {
-    void deps.tree.refresh();
+    void deps.model.refresh();
   }
 }
 
@@ -62,14 +58,14 @@ export async function deleteSnapshotCommand(deps: CommandDeps, target: Target): 
   const question = vscode.l10n.t('Delete the snapshot of {0}?', snapshot.slug);
   if (!(await confirm(question, vscode.l10n.t('Delete'), vscode.l10n.t('{0} and its launcher will be deleted. This cannot be undone.', snapshot.sidecar)))) return false;
   try {
-    await deleteSnapshot(deps.services().store, snapshot.slug);
+    await deps.core().deleteSnapshot(snapshot.slug);
     deps.logs.main.info(`Deleted the snapshot of ${snapshot.slug} (${snapshot.sidecar})`);
     return true;
   } catch (error) {
     reportFailure(deps.logs, vscode.l10n.t('Deleting the snapshot of {0}', snapshot.slug), error);
     return false;
   } finally {
-    void deps.tree.refresh();
+    void deps.model.refresh();
   }
 }
 

@@ -1,6 +1,6 @@
 /** `$(archive) Freeze` while a bottle runs; during a freeze, the step, and a click opens the tools log. */
 import * as vscode from 'vscode';
-import { isRunning, type Bottle } from '../core/bottles';
+import { isRunning, type Bottle } from '../core/facade';
 import type { Operations } from './operations';
 
 export class FreezeStatusBar implements vscode.Disposable {

@@ -1,18 +1,16 @@
 /** What a command acts on: the tree node it was run from, a slug from other code, or the user's pick. */
 import * as vscode from 'vscode';
-import type { Bottle } from '../core/bottles';
-import type { Services } from '../core/services';
-import type { Snapshot } from '../core/state';
-import type { BottlesTree, TreeNode } from './bottlesTree';
-import type { Settings } from './config';
+import type { BotBottle, Bottle, Settings, Snapshot } from '../core/facade';
+import type { BottlesModel } from './bottlesModel';
+import type { TreeNode } from './bottlesTree';
 import type { Logs } from './logs';
 import type { Operations } from './operations';
 
 export interface CommandDeps {
-  tree: BottlesTree;
+  model: BottlesModel;
   logs: Logs;
   operations: Operations;
-  services(): Services;
+  core(): BotBottle;
   settings(): Settings;
 }
 
@@ -29,9 +27,9 @@ export interface Want {
 export async function resolveBottle(deps: CommandDeps, target: Target, want: Want): Promise<Bottle | undefined> {
   if (typeof target === 'object' && target.kind !== 'error') return target.bottle;
   if (typeof target === 'string') {
-    return deps.tree.current.find((b) => b.slug === target) ?? { slug: target, machineName: deps.services().prefix + target };
+    return deps.model.find(target) ?? { slug: target, machineName: deps.core().machineName(target) };
   }
-  const candidates = deps.tree.current.filter(want.fits);
+  const candidates = deps.model.bottles.filter(want.fits);
   if (candidates.length === 0) {
     void vscode.window.showInformationMessage(want.none);
     return undefined;

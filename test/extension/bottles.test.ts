@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { BotBottleApi } from '../../src/extension';
+import { BottlesTree } from '../../src/ui/bottlesTree';
 
 const smolvm = () => process.env.BOT_BOTTLE_TEST_SMOLVM!;
 /** Runs the stand-in without blocking the extension host. */
@@ -18,11 +19,21 @@ async function api(): Promise<BotBottleApi> {
   return extension.activate();
 }
 
+/**
+ * The view's rows for the extension's current bottles, drawn by the view's own tree provider: its
+ * roots, each with its children.
+ */
+function viewItems(bottleBottle: BotBottleApi): Array<vscode.TreeItem & { children: vscode.TreeItem[] }> {
+  const never = () => new vscode.Disposable(() => undefined);
+  const tree = new BottlesTree({ bottles: bottleBottle.bottles(), failure: undefined, onDidChange: never }, { get: () => undefined, onDidChange: never });
+  return tree.getChildren().map((node) => ({ ...tree.getTreeItem(node), children: tree.getChildren(node).map((child) => tree.getTreeItem(child)) }));
+}
+
 /** The view's rows as `label: description [contextValue]`, after a refresh. */
 async function rows(): Promise<string[]> {
   const bottleBottle = await api();
   await bottleBottle.refresh();
-  return bottleBottle.viewItems().map((item) => `${String(item.label)}: ${String(item.description)} [${item.contextValue}]`);
+  return viewItems(bottleBottle).map((item) => `${String(item.label)}: ${String(item.description)} [${item.contextValue}]`);
 }
 
 async function eventually<T>(read: () => Promise<T>, accept: (value: T) => boolean, ms = 15_000): Promise<T> {
@@ -73,7 +84,7 @@ describe('the Bottles view', () => {
   });
 
   it('lists a snapshot under its bottle', async () => {
-    const frozen = (await api()).viewItems().find((item) => item.label === 'ext-frozen')!;
+    const frozen = viewItems(await api()).find((item) => item.label === 'ext-frozen')!;
     assert.equal(frozen.children.length, 1);
     assert.equal(frozen.children[0].contextValue, 'snapshot');
     assert.match(String(frozen.children[0].description), /^\d+ B$/);
@@ -118,7 +129,7 @@ describe('botBottle.freeze in the extension host', function () {
     await vscode.commands.executeCommand('botBottle.freeze', 'ext-run');
     const stateDir = config().get<string>('stateDir')!;
     assert.ok(existsSync(join(stateDir, 'ext-run', 'committed-smolmachine.smolmachine')), 'the sidecar was written');
-    const row = await eventually(async () => (await api()).viewItems().find((item) => item.label === 'ext-run'), (item) => item?.children.length === 1);
+    const row = await eventually(async () => viewItems(await api()).find((item) => item.label === 'ext-run'), (item) => item?.children.length === 1);
     assert.equal(row?.contextValue, 'bottle+running+frozen');
   });
 

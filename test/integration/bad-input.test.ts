@@ -18,10 +18,11 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { resumeBottle } from '../../src/core/resume';
-import type { CoreSettings, Services } from '../../src/core/services';
+import type { Services } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 import { exportSnapshot, importSnapshot } from '../../src/core/snapshots';
 import type { LockOwner, Snapshot } from '../../src/core/state';
-import { runTool } from '../../src/core/tools/command';
+import { runTool } from '../../src/core/run';
 import { processesMentioning, REPO, sha256, SIM_BIN, startWorld, type World } from '../support/world';
 
 const SNAPSHOT_FILES = ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json'];

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../../src/core/errors';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
-import { StepFailedError, type PipelineProgress } from '../../src/core/pipeline';
+import { StepFailedError } from '../../src/core/errors';
+import type { PipelineProgress } from '../../src/core/pipeline';
 import { resumeBottle } from '../../src/core/resume';
-import type { CoreSettings } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 import type { Snapshot } from '../../src/core/state';
-import { runTool } from '../../src/core/tools/command';
+import { runTool } from '../../src/core/run';
 import { misbehavingTool, type Misbehaviour } from '../support/shims';
 import { processesMentioning, sha256, startWorld, type World } from '../support/world';
 

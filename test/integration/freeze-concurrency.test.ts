@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../src/core/errors';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
-import { StepFailedError } from '../../src/core/pipeline';
+import { StepFailedError } from '../../src/core/errors';
 import { sha256, startWorld, type World } from '../support/world';
 
 const signal = () => new AbortController().signal;

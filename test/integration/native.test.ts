@@ -8,7 +8,7 @@ import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { serveImage } from '../../src/core/oci/endpoint';
 import { assembleImage } from '../../src/core/oci/image';
 import { digestLayer } from '../../src/core/oci/layer';
-import type { CoreSettings } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 import { readSidecar } from '../sim/smolmachine';
 import { describeTree, EXCLUDED_TOP, processesMentioning, sha256, SIM_BIN, startWorld, type Entry, type World } from '../support/world';
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
+import { isCancelled } from '../../src/core/errors';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
-import { INIT_COMMANDS, MachineExistsError, resumeBottle } from '../../src/core/resume';
-import { runTool } from '../../src/core/tools/command';
+import { INIT_COMMANDS, MachineExistsError, resumeBottle, resumeSteps } from '../../src/core/resume';
+import { runTool } from '../../src/core/run';
 import type { Snapshot } from '../../src/core/state';
 import { describeTree, EXCLUDED_TOP, startWorld, type World } from '../support/world';
 
@@ -49,7 +50,7 @@ describe('resume through real parts', function () {
   it('without the seed’s mkdir-before-chown fix the resumed bottle would lack /tmp and /var/tmp', async () => {
     deleteMachine('bot-bottle-beta');
     const withoutMkdir = INIT_COMMANDS.filter((c) => c[0] !== 'mkdir');
-    const error = await resumeBottle(world.services(), snapshot, { signal: signal(), initCommands: withoutMkdir }).catch((e) => e);
+    const error = await resumeBottle(world.services(), snapshot, { signal: signal() }, resumeSteps(withoutMkdir)).catch((e) => e);
     assert.match(String(error?.message), /Preparing it for the agent failed: .*chown.*(No such file|cannot access)/s);
     assert.ok(!(await machines()).includes('bot-bottle-beta'), 'the half-made machine was deleted');
   });
@@ -65,6 +66,25 @@ describe('resume through real parts', function () {
     const twin = await resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'beta-2' });
     assert.equal(twin, 'bot-bottle-beta-2');
     assert.deepEqual((await machines()).filter((m) => m.startsWith('bot-bottle-beta')), ['bot-bottle-beta', 'bot-bottle-beta-2']);
+  });
+
+  it('a Replace cancelled after the old machine was deleted says that it was deleted', async () => {
+    if (!(await machines()).includes('bot-bottle-beta')) await resumeBottle(world.services(), snapshot, { signal: signal() });
+    const undoEnv = world.withEnv({ SMOLVM_SIM_HANG: 'create@bot-bottle-beta' });
+    const controller = new AbortController();
+    try {
+      const resuming = resumeBottle(world.services(), snapshot, {
+        signal: controller.signal,
+        replace: true,
+        onProgress: (p) => p.stepId === 'create' && setTimeout(() => controller.abort(), 300),
+      });
+      const error = await resuming.catch((e: unknown) => e);
+      assert.ok(isCancelled(error), String(error));
+      assert.equal(error.aftermath, 'The machine bot-bottle-beta it was to replace had already been deleted.');
+      assert.ok(!(await machines()).includes('bot-bottle-beta'), 'the replaced machine is really gone');
+    } finally {
+      undoEnv();
+    }
   });
 
   describe('a damaged sidecar is refused before any machine is created', () => {

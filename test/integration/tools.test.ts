@@ -10,13 +10,16 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
-import { MemoryLog } from '../../src/core/log';
+import { MemoryLog } from '../support/memoryLog';
 import { createRunner, type RunOptions, type Runner } from '../../src/core/run';
-import { runTool } from '../../src/core/tools/command';
+import { runTool } from '../../src/core/run';
+import { dockerfileForRootfs, ROOTFS_ARCHIVE } from '../../src/core/committedImage';
 import * as docker from '../../src/core/tools/docker';
-import { choosePusher, inspectRemote, pushTarball } from '../../src/core/tools/push';
-import { startEphemeralRegistry, type EphemeralRegistry } from '../../src/core/tools/registry';
-import { findExecutable } from '../../src/core/tools/which';
+import { choosePusher } from '../../src/core/executables';
+import { pushTarball } from '../../src/core/tools/push';
+import { inspectRemote } from '../support/skopeo';
+import { startEphemeralRegistry, type EphemeralRegistry } from '../../src/core/freeze/registry';
+import { findExecutable } from '../../src/core/executables';
 import { requireContainerTools, startContainerService, type ContainerService, type ContainerTools } from '../support/containers';
 import { groupAlive } from '../support/processes';
 
@@ -54,7 +57,7 @@ describe('container tools, for real', function () {
     log = new WatchedLog();
     run = createRunner(log);
     makeRootfsArchive(join(work, 'context'));
-    writeFileSync(join(work, 'context', 'Dockerfile'), docker.dockerfileForRootfs());
+    writeFileSync(join(work, 'context', 'Dockerfile'), dockerfileForRootfs());
   });
 
   after(async () => {
@@ -213,7 +216,7 @@ function makeRootfsArchive(context: string): void {
   writeFileSync(join(root, 'home', 'node', 'hello.txt'), 'frozen\n');
   writeFileSync(join(root, 'home', 'node', 'noise.bin'), randomBytes(16 * 1024 * 1024));
   mkdirSync(context);
-  execFileSync('tar', ['--create', '--gzip', '--owner=1000', '--group=1000', `--file=${join(context, docker.ROOTFS_ARCHIVE)}`, `--directory=${root}`, '.']);
+  execFileSync('tar', ['--create', '--gzip', '--owner=1000', '--group=1000', `--file=${join(context, ROOTFS_ARCHIVE)}`, `--directory=${root}`, '.']);
 }
 
 function tarEntryBytes(tarball: string, entry: string): Buffer {

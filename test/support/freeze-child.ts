@@ -4,7 +4,8 @@
  */
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { silentLog } from '../../src/core/log';
-import { Services, type CoreSettings } from '../../src/core/services';
+import { Services } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 
 const [settingsJson, slug] = process.argv.slice(2);
 const services = new Services(JSON.parse(settingsJson) as CoreSettings, { main: silentLog, tools: silentLog });

@@ -9,8 +9,9 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryLog } from '../../src/core/log';
-import { Services, type CoreSettings } from '../../src/core/services';
+import { MemoryLog } from '../support/memoryLog';
+import { Services } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 import { requireContainerTools, startContainerService, type ContainerService } from './containers';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));

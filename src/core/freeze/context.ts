@@ -2,24 +2,19 @@
 import type { Log } from '../log';
 import type { OciImage } from '../oci/image';
 import type { Runner } from '../run';
+import { COMPRESSIONS, type Compression, type ImageBuilder } from '../settings';
 import type { StateStore } from '../state';
-import { ROOTFS_ARCHIVE } from '../tools/docker';
+import { ROOTFS_ARCHIVE } from '../committedImage';
 import type { Pusher } from '../tools/push';
 import type { SmolvmCli } from '../tools/smolvm';
-
-/** `botBottle.freeze.imageBuilder`: `auto` is native unless the user chose docker. */
-export const IMAGE_BUILDER_CHOICES = ['auto', 'docker', 'native'] as const;
-export type ImageBuilderChoice = (typeof IMAGE_BUILDER_CHOICES)[number];
-export type ImageBuilder = Exclude<ImageBuilderChoice, 'auto'>;
-
-/** `botBottle.freeze.compression` of the archive made in the VM. */
-export const COMPRESSIONS = ['gzip', 'none'] as const;
-export type Compression = (typeof COMPRESSIONS)[number];
 
 /** Inside the VM, on disk (`/tmp` is tmpfs) so that it survives until `machine cp`. */
 export function vmArchivePath(compression: Compression): string {
   return compression === 'gzip' ? '/var/tmp/.bot-bottle-commit.tar.gz' : '/var/tmp/.bot-bottle-commit.tar';
 }
+
+/** Everything a freeze may leave inside the VM, whichever compression it used. */
+export const VM_ARCHIVES: readonly string[] = COMPRESSIONS.map(vmArchivePath);
 
 /** The archive's name in the host temp folder; the docker path's Dockerfile expects the gzip one. */
 export function hostArchiveName(compression: Compression): string {
@@ -28,9 +23,6 @@ export function hostArchiveName(compression: Compression): string {
 
 /** Left out of the archive: kernel and runtime file systems, and the ephemeral temp folders. */
 export const ARCHIVE_EXCLUDES = ['./proc', './sys', './dev', './run', './tmp', './var/tmp'] as const;
-
-/** Cleanups run after cancel too, so they get their own time limit instead of the signal. */
-export const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface FreezeTools {
   smolvm: SmolvmCli;

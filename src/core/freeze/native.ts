@@ -10,7 +10,7 @@ import { serveImage } from '../oci/endpoint';
 import { assembleImage, ociArchitecture } from '../oci/image';
 import { digestLayer } from '../oci/layer';
 import type { Step } from '../pipeline';
-import { runTool } from '../tools/command';
+import { runTool } from '../run';
 import { ARCHIVE_EXCLUDES, type FreezeState } from './context';
 import { packSnapshot } from './steps';
 

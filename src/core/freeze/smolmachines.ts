@@ -6,14 +6,14 @@
  * (native.ts).
  */
 import type { Log } from '../log';
-import { bindAddressFor } from '../oci/endpoint';
+import { bindAddressFor } from '../pullHost';
 import { runPipeline, type PipelineProgress, type Step } from '../pipeline';
 import { committedImageRef, validateSlug } from '../names';
 import type { Services } from '../services';
 import type { Snapshot } from '../state';
-import { choosePusher } from '../tools/push';
-import { findExecutable } from '../tools/which';
-import type { Compression, FreezeState, FreezeTools, ImageBuilder, ImageBuilderChoice } from './context';
+import { choosePusher, findExecutable } from '../executables';
+import type { Compression, ImageBuilder, ImageBuilderChoice } from '../settings';
+import type { FreezeState, FreezeTools } from './context';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 

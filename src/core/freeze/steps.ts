@@ -9,14 +9,15 @@ import { join } from 'node:path';
 import { ToolError, UserError } from '../errors';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
-import type { Step, StepContext } from '../pipeline';
+import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, sha256File, type SnapshotRecord } from '../state';
-import { runTool } from '../tools/command';
+import { runTool } from '../run';
+import { dockerfileForRootfs } from '../committedImage';
 import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
-import { startEphemeralRegistry } from '../tools/registry';
+import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
-import { ARCHIVE_EXCLUDES, CLEANUP_TIMEOUT_MS, hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -93,7 +94,7 @@ export const buildImage: FreezeStep = {
   async run(ctx, s) {
     const dockerBin = needTool(s.tools.docker, 'docker');
     const dockerfile = join(s.workDir!, 'Dockerfile');
-    await writeFile(dockerfile, docker.dockerfileForRootfs());
+    await writeFile(dockerfile, dockerfileForRootfs());
     await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile }), { signal: ctx.signal });
     ctx.defer('remove the image from docker', () => runTool(s.run, docker.rmi(dockerBin, s.imageRef), { timeoutMs: CLEANUP_TIMEOUT_MS }));
     s.imageId = await runTool(s.run, docker.imageId(dockerBin, s.imageRef), { signal: ctx.signal });

@@ -17,9 +17,9 @@ import { pipeline } from 'node:stream/promises';
 import { CancelledError, errorMessage, UserError } from '../errors';
 import type { Log } from '../log';
 import { COMMITTED_REPOSITORY } from '../names';
+import { bindAddressFor } from '../pullHost';
 import { blobsOf, type Blob, type OciImage } from './image';
 
-const LOOPBACK = '127.0.0.1';
 const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'not found' }] }));
 
@@ -78,29 +78,6 @@ export async function serveImage(image: OciImage, options: ServeOptions): Promis
   };
   options.log.info(`Serving the image at ${endpoint.url}/v2/${repository} until the pack is done`);
   return endpoint;
-}
-
-/**
- * Loopback unless the pull host is an address: then the VM reaches this host there, so that is
- * where to listen. A host name is the VM's own name for this host's loopback (as with the
- * registry), and a wildcard address is never right: it would serve every network.
- */
-export function bindAddressFor(pullHost: string): string {
-  const host = checkedPullHost(pullHost).replace(/^\[(.*)\]$/, '$1');
-  if (isIP(host) === 0) return LOOPBACK;
-  if (isUnspecified(host)) throw new UserError(`botBottle.registry.pullHost must name one address, not "${pullHost}" (every network).`);
-  return host;
-}
-
-function checkedPullHost(host: string): string {
-  const trimmed = host.trim();
-  if (/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(trimmed) || /^\[[0-9a-fA-F:.]+\]$/.test(trimmed)) return trimmed;
-  throw new UserError(`botBottle.registry.pullHost must be a host name or address without scheme or port, not "${host}".`);
-}
-
-function isUnspecified(address: string): boolean {
-  if (isIP(address) === 4) return address === '0.0.0.0';
-  return new URL(`http://[${address}]/`).hostname === '[::]';
 }
 
 /** Every path served, mapped to what it answers. */

@@ -1,9 +1,10 @@
 /**
  * An OCI image made of one layer, the archived root filesystem, described as the docker path's
- * Dockerfile would make it (`FROM scratch`, `ADD` the archive, `USER node`, `WORKDIR /home/node`),
- * without building anything: a config and a manifest written around the archive as it is.
+ * Dockerfile would make it (see committedImage.ts), without building anything: a config and a
+ * manifest written around the archive as it is.
  */
 import { createHash } from 'node:crypto';
+import { ociRuntimeConfig } from '../committedImage';
 import { UserError } from '../errors';
 import { committedTag } from '../names';
 import type { LayerDigests } from './layer';
@@ -14,9 +15,6 @@ export const MEDIA_TYPE = {
   gzipLayer: 'application/vnd.oci.image.layer.v1.tar+gzip',
   tarLayer: 'application/vnd.oci.image.layer.v1.tar',
 } as const;
-
-/** What `docker build` puts in a `FROM scratch` image's environment. */
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface Descriptor {
   mediaType: string;
@@ -61,7 +59,7 @@ function imageConfig(parts: ImageParts): object {
     created: (parts.created ?? new Date()).toISOString(),
     architecture: parts.architecture,
     os: 'linux',
-    config: { User: 'node', WorkingDir: '/home/node', Env: [DEFAULT_PATH] },
+    config: ociRuntimeConfig(),
     rootfs: { type: 'layers', diff_ids: [parts.layer.diffId] },
   };
 }

@@ -3,15 +3,8 @@
  * `docker` client (Docker Engine, or Podman's API service through DOCKER_HOST).
  */
 import { join } from 'node:path';
-import { noOutput, UnexpectedOutputError, type ToolCommand } from './command';
-
-/** The archive of the root filesystem, as the Dockerfile below expects it beside itself. */
-export const ROOTFS_ARCHIVE = 'rootfs.tar.gz';
-
-/** An image holding exactly the archived root filesystem (ADD unpacks a .tar.gz), run as node. */
-export function dockerfileForRootfs(): string {
-  return `FROM scratch\nADD ${ROOTFS_ARCHIVE} /\nUSER node\nWORKDIR /home/node\n`;
-}
+import type { ToolCommand } from '../run';
+import { noOutput, UnexpectedOutputError } from './command';
 
 export interface BuildSpec {
   tag: string;

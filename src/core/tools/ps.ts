@@ -1,5 +1,5 @@
 /** How long processes have run, from `ps` (same flags on Linux and macOS): a VM's uptime. */
-import type { ToolCommand } from './command';
+import type { ToolCommand } from '../run';
 
 export function elapsedSeconds(pids: readonly number[]): ToolCommand<Map<number, number>> {
   return {

@@ -4,9 +4,8 @@
  * a guest command's by the `Error:` line on stderr, never by the wording.
  */
 import { ToolError, UserError } from '../errors';
-import { hostPathForCopy, validateMachineName } from '../names';
-import type { RunResult } from '../run';
-import type { ToolCommand } from './command';
+import { hostPathForCopy, validateMachineName } from './smolvmRules';
+import type { RunResult, ToolCommand } from '../run';
 
 export interface Machine {
   name: string;

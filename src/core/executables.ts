@@ -5,7 +5,8 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from './errors';
+import type { Pusher } from './tools/push';
 
 /** The tools that have a `botBottle.paths.<tool>` setting. */
 export type ToolName = 'smolvm' | 'docker' | 'crane' | 'skopeo' | 'registry';
@@ -85,4 +86,13 @@ function executableProblem(path: string): string | undefined {
 
 function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+}
+
+/** Takes resolved executables (see findExecutable); crane wins when both are there. */
+export function choosePusher(found: { craneBin?: string; skopeoBin?: string }): Pusher {
+  if (found.craneBin) return { tool: 'crane', bin: found.craneBin };
+  if (found.skopeoBin) return { tool: 'skopeo', bin: found.skopeoBin };
+  throw new UserError(
+    `Pushing the image needs crane or skopeo, and neither was found. Install one of them, or set ${settingFor('crane')} or ${settingFor('skopeo')}.`,
+  );
 }

@@ -1,0 +1,116 @@
+/**
+ * Everything the VS Code layer asks of the core, in one place: the bottles with their snapshots,
+ * freeze, resume, the snapshot files, what a shell or the agent log needs, and the names. `src/ui`
+ * imports this module (and errors.ts and format.ts) and nothing else of the core.
+ */
+import { join } from 'node:path';
+import type { Bottle } from './bottles';
+import { freezeBottle } from './freeze/smolmachines';
+import { machineName, slugProblem } from './names';
+import type { PipelineProgress } from './pipeline';
+import { recoverInterruptedWork } from './recovery';
+import { resumeBottle } from './resume';
+import { runTool } from './run';
+import { Services, type CoreLogs } from './services';
+import type { CoreSettings } from './settings';
+import { shellArgv } from './shell';
+import { deleteSnapshot, exportSnapshot, importSnapshot, type ExportedFiles } from './snapshots';
+import type { Snapshot } from './state';
+
+export { isRunning, type Bottle } from './bottles';
+export { MachineExistsError } from './resume';
+export { SmolvmMissingError, type CoreLogs } from './services';
+export { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type CoreSettings, type Settings } from './settings';
+export { SnapshotExistsError, type ExportedFiles } from './snapshots';
+export type { Snapshot } from './state';
+export type { Machine } from './tools/smolvm';
+export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
+export type { ToolName } from './executables';
+export type { Log } from './log';
+export type { PipelineProgress } from './pipeline';
+
+/** smolvm writes what the agent prints here, in the machine's data folder. */
+const AGENT_LOG_NAME = 'agent-console.log';
+
+export interface OperationOptions {
+  signal: AbortSignal;
+  onProgress?: (progress: PipelineProgress) => void;
+}
+
+export interface ResumePlacement {
+  /** Stop and delete a machine of the same name first (the user confirmed it). */
+  replace?: boolean;
+  /** Resume under this slug instead of the snapshot's own. */
+  asSlug?: string;
+}
+
+export class BotBottle {
+  private readonly services: Services;
+
+  /** Throws a UserError when the settings cannot work (a machine prefix smolvm would refuse). */
+  constructor(settings: CoreSettings, logs: CoreLogs) {
+    this.services = new Services(settings, logs);
+  }
+
+  get settings(): CoreSettings {
+    return this.services.settings;
+  }
+
+  get stateRoot(): string {
+    return this.services.store.root;
+  }
+
+  get machinePrefix(): string {
+    return this.services.prefix;
+  }
+
+  machineName(slug: string): string {
+    return machineName(slug, this.services.prefix);
+  }
+
+  /** Why `slug` cannot name a bottle, in the user's words, or undefined when it can. */
+  slugProblem(slug: string): string | undefined {
+    return slugProblem(slug, this.services.prefix);
+  }
+
+  /** Every bottle, running or only frozen; concurrent calls share one `machine ls`. */
+  listBottles(): Promise<Bottle[]> {
+    return this.services.catalog.refresh();
+  }
+
+  freeze(slug: string, options: OperationOptions): Promise<Snapshot> {
+    return freezeBottle(this.services, slug, options);
+  }
+
+  /** Resolves to the name of the machine that now runs. */
+  resume(snapshot: Snapshot, options: OperationOptions & ResumePlacement): Promise<string> {
+    return resumeBottle(this.services, snapshot, options);
+  }
+
+  exportSnapshot(snapshot: Snapshot, target: string): Promise<ExportedFiles> {
+    return exportSnapshot(snapshot, target);
+  }
+
+  importSnapshot(source: string, slug: string, replace = false): Promise<Snapshot> {
+    return importSnapshot(this.services.store, source, slug, replace);
+  }
+
+  deleteSnapshot(slug: string): Promise<void> {
+    return deleteSnapshot(this.services.store, slug);
+  }
+
+  /** The argv of a login shell inside the bottle (`smolvm machine exec -i -t ...`). */
+  shellArgv(bottle: Bottle, shell: string): string[] {
+    return shellArgv(this.services.smolvm(), bottle.machineName, shell);
+  }
+
+  async agentLogPath(bottle: Bottle): Promise<string> {
+    const dataDir = await runTool(this.services.run, this.services.smolvm().dataDir(bottle.machineName));
+    return join(dataDir, AGENT_LOG_NAME);
+  }
+
+  /** Cleans what a crashed window left half done; one line per thing it did. */
+  recoverInterruptedWork(): Promise<string[]> {
+    return recoverInterruptedWork(this.services);
+  }
+}

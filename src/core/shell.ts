@@ -1,0 +1,12 @@
+/** The command line of an interactive login shell inside a bottle, for a terminal to run. */
+import type { SmolvmCli } from './tools/smolvm';
+
+/**
+ * The guest's `sh` picks the configured shell when the VM has it, else /bin/sh. The shell's path
+ * is passed as an argument, never spliced into the script.
+ */
+const PICK_SHELL = 'if [ -x "$1" ]; then exec "$1" -l; fi; echo "$1 is not in this bottle; using /bin/sh" >&2; exec /bin/sh -l';
+
+export function shellArgv(smolvm: SmolvmCli, machine: string, shell: string): string[] {
+  return smolvm.execArgv(machine, ['sh', '-c', PICK_SHELL, 'sh', shell], { interactive: true, tty: true, env: { TERM: 'xterm-256color' } });
+}

@@ -1,0 +1,117 @@
+/**
+ * The bottles as the window knows them: one list, refreshed on demand, after each operation, on a
+ * timer while the view is visible, and when a state folder changes (debounced). It fires a change
+ * event; the tree, the status bar and the commands read it. A failed list is kept as a status (a
+ * missing smolvm, or an error) for the view to show in place of the rows, never as a pop-up.
+ */
+import * as vscode from 'vscode';
+import { isRunning, SmolvmMissingError, type BotBottle, type Bottle } from '../core/facade';
+import { errorMessage } from '../core/errors';
+import { setContext, type ViewStatus } from './context';
+import type { Logs } from './logs';
+
+const WATCH_DEBOUNCE_MS = 500;
+
+export class BottlesModel implements vscode.Disposable {
+  private list: Bottle[] = [];
+  private currentStatus: ViewStatus = 'loading';
+  private failureMessage?: string;
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+  private visible = false;
+  private timer?: ReturnType<typeof setInterval>;
+  private watcher?: vscode.FileSystemWatcher;
+  private debounce?: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private core: BotBottle,
+    private refreshIntervalSeconds: number,
+    private readonly logs: Logs,
+  ) {
+    void setContext('botBottle.status', 'loading');
+    this.watchStateFolders();
+  }
+
+  get bottles(): readonly Bottle[] {
+    return this.list;
+  }
+
+  get status(): ViewStatus {
+    return this.currentStatus;
+  }
+
+  /** Why the last list failed, when it failed for another reason than a missing smolvm. */
+  get failure(): string | undefined {
+    return this.failureMessage;
+  }
+
+  find(slug: string): Bottle | undefined {
+    return this.list.find((bottle) => bottle.slug === slug);
+  }
+
+  /** The timer runs only while someone can see the rows. */
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    this.scheduleTimer();
+  }
+
+  /** New settings: a new core, timer and watcher, then a fresh list. */
+  reconfigure(core: BotBottle, refreshIntervalSeconds: number): Promise<void> {
+    this.core = core;
+    this.refreshIntervalSeconds = refreshIntervalSeconds;
+    this.watchStateFolders();
+    this.scheduleTimer();
+    return this.refresh();
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.list = await this.core.listBottles();
+      this.currentStatus = 'ready';
+      this.failureMessage = undefined;
+    } catch (error) {
+      this.list = [];
+      this.currentStatus = error instanceof SmolvmMissingError ? 'smolvmMissing' : 'error';
+      this.failureMessage = this.currentStatus === 'error' ? errorMessage(error) : undefined;
+      this.logs.main.warn(`Listing bottles failed: ${errorMessage(error)}`);
+    }
+    await Promise.all([
+      setContext('botBottle.status', this.currentStatus),
+      setContext('botBottle.hasBottles', this.list.length > 0),
+      setContext('botBottle.anyRunning', this.list.some(isRunning)),
+    ]);
+    this.changed.fire();
+  }
+
+  dispose(): void {
+    this.stopTimer();
+    clearTimeout(this.debounce);
+    this.watcher?.dispose();
+    this.changed.dispose();
+  }
+
+  private scheduleTimer(): void {
+    this.stopTimer();
+    if (!this.visible || this.refreshIntervalSeconds <= 0) return;
+    this.timer = setInterval(() => void this.refresh(), this.refreshIntervalSeconds * 1000);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Snapshots written by a freeze, by bot-bottle itself or by hand show up without a refresh. */
+  private watchStateFolders(): void {
+    this.watcher?.dispose();
+    const root = vscode.Uri.file(this.core.stateRoot);
+    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '*/*'));
+    const onChange = () => {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => void this.refresh(), WATCH_DEBOUNCE_MS);
+    };
+    this.watcher.onDidCreate(onChange);
+    this.watcher.onDidDelete(onChange);
+    this.watcher.onDidChange(onChange);
+  }
+}

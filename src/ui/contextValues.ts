@@ -1,0 +1,19 @@
+/**
+ * The compound `contextValue`s of the Bottles view's rows, which package.json's menus match with
+ * regexes: a kind first (`bottle`, `snapshot`), then `+flag`s in no promised order, e.g.
+ * `bottle+running+frozen+busy`. The menus' regexes must not depend on that order (a unit test
+ * tries every order), so a flag can be added without reordering the others.
+ */
+import type { Bottle } from '../core/facade';
+
+export function bottleContextValue(bottle: Bottle, busy: boolean): string {
+  const flags = ['bottle'];
+  if (bottle.machine) flags.push(bottle.machine.state === 'running' ? 'running' : 'machine');
+  if (bottle.snapshot) flags.push('frozen');
+  if (busy) flags.push('busy');
+  return flags.join('+');
+}
+
+export function snapshotContextValue(recorded: boolean): string {
+  return recorded ? 'snapshot+recorded' : 'snapshot';
+}
