@@ -9,17 +9,18 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRunning, mergeBottles } from '../../src/core/bottles';
-import { MemoryLog } from '../../src/core/log';
+import { MemoryLog } from '../support/memoryLog';
 import { machineName, validateSlug } from '../../src/core/names';
-import { bindAddressFor } from '../../src/core/oci/endpoint';
+import { bindAddressFor } from '../../src/core/pullHost';
 import { createRunner } from '../../src/core/run';
-import { Services, type CoreSettings } from '../../src/core/services';
+import { Services } from '../../src/core/services';
+import type { CoreSettings } from '../../src/core/settings';
 import { exportSnapshot, importSnapshot } from '../../src/core/snapshots';
 import { StateStore, type Snapshot } from '../../src/core/state';
 import { parseImageId } from '../../src/core/tools/docker';
-import { startEphemeralRegistry } from '../../src/core/tools/registry';
+import { startEphemeralRegistry } from '../../src/core/freeze/registry';
 import { parseMachineList, SmolvmCli } from '../../src/core/tools/smolvm';
-import { requireExecutable } from '../../src/core/tools/which';
+import { requireExecutable } from '../../src/core/executables';
 
 const ALLOWED = 'smolvm allows only letters, digits, "_" and "-", starting with a letter or digit, not ending in "-", without "--".';
 

@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/core/errors';
-import {
-  committedImageRef,
-  committedTag,
-  hostPathForCopy,
-  machineName,
-  machineNameProblem,
-  slugOf,
-  validatePrefix,
-  validateSlug,
-} from '../../src/core/names';
+import { committedImageRef, committedTag, machineName, slugOf, validatePrefix, validateSlug } from '../../src/core/names';
+import { hostPathForCopy, machineNameProblem } from '../../src/core/tools/smolvmRules';
 
 describe('names', () => {
   describe('machine names smolvm accepts', () => {

@@ -6,8 +6,9 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CancelledError, UserError } from '../../src/core/errors';
-import { MemoryLog } from '../../src/core/log';
-import { bindAddressFor, serveImage, type ImageEndpoint } from '../../src/core/oci/endpoint';
+import { MemoryLog } from '../support/memoryLog';
+import { serveImage, type ImageEndpoint } from '../../src/core/oci/endpoint';
+import { bindAddressFor } from '../../src/core/pullHost';
 import { assembleImage, type OciImage } from '../../src/core/oci/image';
 import { digestLayer } from '../../src/core/oci/layer';
 

@@ -3,7 +3,7 @@ import { UserError } from '../../src/core/errors';
 import type { FreezeState } from '../../src/core/freeze/context';
 import { inspectVm, parseDfAvailableKib, parseDuKib } from '../../src/core/freeze/native';
 import { chooseImageBuilder, DOCKER_FREEZE_STEPS, NATIVE_FREEZE_STEPS } from '../../src/core/freeze/smolmachines';
-import { MemoryLog } from '../../src/core/log';
+import { MemoryLog } from '../support/memoryLog';
 import type { StepContext } from '../../src/core/pipeline';
 import type { RunOptions, RunResult } from '../../src/core/run';
 import { SmolvmCli } from '../../src/core/tools/smolvm';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { CancelledError } from '../../src/core/errors';
-import { MemoryLog } from '../../src/core/log';
-import { runPipeline, StepFailedError, type PipelineProgress, type Step } from '../../src/core/pipeline';
+import { MemoryLog } from '../support/memoryLog';
+import { StepFailedError } from '../../src/core/errors';
+import { runPipeline, type PipelineProgress, type Step } from '../../src/core/pipeline';
 
 type Trace = string[];
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
-import { MemoryLog } from '../../src/core/log';
+import { MemoryLog } from '../support/memoryLog';
 import { createRunner, formatCommand } from '../../src/core/run';
 import { isAlive } from '../support/processes';
 

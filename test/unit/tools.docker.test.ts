@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { RunOptions, RunResult } from '../../src/core/run';
-import { runTool, UnexpectedOutputError } from '../../src/core/tools/command';
-import { build, dockerfileForRootfs, imageId, parseVersion, rmi, save, version } from '../../src/core/tools/docker';
+import { runTool } from '../../src/core/run';
+import { UnexpectedOutputError } from '../../src/core/tools/command';
+import { dockerfileForRootfs } from '../../src/core/committedImage';
+import { build, imageId, parseVersion, rmi, save, version } from '../../src/core/tools/docker';
 
 const ok = (stdout: string, stderr = '', exitCode = 0): RunResult => ({ stdout, stderr, exitCode });
 const ID = `sha256:${'ab12'.repeat(16)}`;

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { UserError } from '../../src/core/errors';
 import type { RunResult } from '../../src/core/run';
 import { UnexpectedOutputError } from '../../src/core/tools/command';
-import { choosePusher, inspectRemote, parseInspect, pushTarball } from '../../src/core/tools/push';
+import { choosePusher } from '../../src/core/executables';
+import { pushTarball } from '../../src/core/tools/push';
+import { inspectRemote, parseInspect } from '../support/skopeo';
 
 const ok = (stdout: string): RunResult => ({ stdout, stderr: '', exitCode: 0 });
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError, UserError } from '../../src/core/errors';
-import { MemoryLog } from '../../src/core/log';
+import { MemoryLog } from '../support/memoryLog';
 import { UnexpectedOutputError } from '../../src/core/tools/command';
 import {
   isLoopback,
@@ -15,8 +15,8 @@ import {
   registryConfig,
   removeContainer,
   runRegistryContainer,
-  startEphemeralRegistry,
 } from '../../src/core/tools/registry';
+import { startEphemeralRegistry } from '../../src/core/freeze/registry';
 import { startBackgroundProcess, type RunResult } from '../../src/core/run';
 import { isAlive } from '../support/processes';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
-import { runTool } from '../../src/core/tools/command';
+import { runTool } from '../../src/core/run';
 import { isSmolvmError, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
 import type { RunOptions, RunResult } from '../../src/core/run';
 

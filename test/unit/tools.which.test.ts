@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../../src/core/errors';
-import { findExecutable, requireExecutable } from '../../src/core/tools/which';
+import { findExecutable, requireExecutable } from '../../src/core/executables';
 
 describe('finding executables', () => {
   let dir: string;
