@@ -8,12 +8,12 @@
 // smolvm stand-in first on PATH and in botBottle.paths.smolvm. Everything is torn down in
 // after(); a root after() hook fails the run if any code-server or Chromium process is left.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
-import { installVsix, repoRoot, startCodeServer, type CodeServer } from '../vscode/codeServer';
+import { installVsix, repoRoot, startCodeServer, type CodeServer, type SettingsFiles } from '../vscode/codeServer';
 
 export const ROOT = repoRoot();
 export const SIM_BIN = join(ROOT, 'test/sim/bin');
@@ -49,6 +49,8 @@ export interface WorkbenchOptions {
   env?: Record<string, string | undefined>;
   /** More user settings (merged over botBottle.paths.smolvm and botBottle.stateDir). */
   settings?: Record<string, unknown>;
+  /** Which settings files get them (default: User and Machine, see writeUserSettings). */
+  settingsIn?: SettingsFiles;
   /** Create the stand-in's two demo bottles (`smolvm sim demo`) before code-server starts. */
   demo?: boolean;
   /** Runs after the folders exist and before code-server starts (seed machines, state, ...). */
@@ -129,6 +131,7 @@ export async function startWorkbench(opts: WorkbenchOptions = {}): Promise<Workb
         ...(opts.untrusted ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' } : {}),
         ...opts.settings,
       },
+      settingsIn: opts.settingsIn,
       workspaceTrust: opts.untrusted,
     });
     groups.add(server.pid);
@@ -180,6 +183,19 @@ export function useWorkbench(opts: WorkbenchOptions | (() => WorkbenchOptions) =
     if (!wb) throw new Error('the workbench is not running (did its before() hook fail?)');
     return wb;
   };
+}
+
+/**
+ * The "Bot Bottle" log as the extension host wrote it (<userDataDir>/logs/<time>/exthost<n>/
+ * bot-bottle.bot-bottle/Bot Bottle.log); empty until the extension has logged something.
+ */
+export function extensionLog(wb: Workbench): string {
+  const logs = join(wb.server.userDataDir, 'logs');
+  if (!existsSync(logs)) return '';
+  const files = readdirSync(logs, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith(join('bot-bottle.bot-bottle', 'Bot Bottle.log')))
+    .sort();
+  return files.map((f) => readFileSync(join(logs, f), 'utf8')).join('');
 }
 
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */

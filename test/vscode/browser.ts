@@ -95,7 +95,7 @@ export async function launchBrowser(opts: BrowserOptions = {}): Promise<BrowserS
 
 /** Opens a code-server URL and waits until the workbench (activity bar included) is on screen. */
 export async function openWorkbench(page: Page, url: string, timeoutMs = 60_000): Promise<void> {
-  await page.goto(url);
+  await page.goto(url, { timeout: timeoutMs }); // Playwright's own default (30 s) is too short on a busy machine
   await page.locator('.monaco-workbench').waitFor({ timeout: timeoutMs });
   await page.locator('.part.activitybar').waitFor({ timeout: timeoutMs });
 }

@@ -67,6 +67,8 @@ export interface CodeServerOptions {
   smokeTestDriver?: boolean;
   /** User settings, merged over harness defaults and over whatever the settings file already holds. */
   settings?: Record<string, unknown>;
+  /** Which settings files get `settings` (default: both; see writeUserSettings). */
+  settingsIn?: SettingsFiles;
   /** Fixed port; default: a free one on 127.0.0.1. */
   port?: number;
   host?: string;
@@ -202,18 +204,21 @@ function mergeJsonFile(file: string, ...layers: Record<string, unknown>[]): void
   writeFileSync(file, JSON.stringify(Object.assign({}, base, existing, ...over), null, 2) + '\n');
 }
 
+/** `user-and-machine`: both settings files; `user`: only User/settings.json; `machine`: only Machine/settings.json. */
+export type SettingsFiles = 'user-and-machine' | 'user' | 'machine';
+
 /**
  * Writes settings for the workbench code-server serves (defaults < what the files hold < given).
  *
  * code-server's window is always a *remote* window: there VS Code reads settings whose scope is
  * `machine` or `machine-overridable` (all of botBottle.paths.*) only from the remote ("Machine")
  * settings, <userDataDir>/Machine/settings.json, and ignores them in User/settings.json. So the
- * given settings go to both files; the quiet-workbench defaults only to User.
+ * given settings go to both files unless `files` says otherwise; the quiet-workbench defaults only to User.
  */
-export function writeUserSettings(userDataDir: string, settings: Record<string, unknown> = {}): string {
+export function writeUserSettings(userDataDir: string, settings: Record<string, unknown> = {}, files: SettingsFiles = 'user-and-machine'): string {
   const user = join(userDataDir, 'User', 'settings.json');
-  mergeJsonFile(user, { ...DEFAULT_SETTINGS }, settings);
-  mergeJsonFile(join(userDataDir, 'Machine', 'settings.json'), {}, settings);
+  mergeJsonFile(user, { ...DEFAULT_SETTINGS }, files === 'machine' ? {} : settings);
+  mergeJsonFile(join(userDataDir, 'Machine', 'settings.json'), {}, files === 'user' ? {} : settings);
   return user;
 }
 
@@ -245,7 +250,7 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   const extensionsDir = opts.extensionsDir ?? join(runDir, 'extensions');
   const userDataDir = opts.userDataDir ?? join(runDir, 'user-data');
   mkdirSync(extensionsDir, { recursive: true });
-  writeUserSettings(userDataDir, opts.settings);
+  writeUserSettings(userDataDir, opts.settings, opts.settingsIn);
 
   const args = [
     entry,
