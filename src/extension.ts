@@ -6,9 +6,9 @@ import { AgentLogProvider } from './ui/agentLog';
 import { BottlesModel } from './ui/bottlesModel';
 import { BottlesTree, VIEW_ID } from './ui/bottlesTree';
 import { registerCommands } from './ui/commands';
-import { onSettingsChanged, readSettings } from './ui/config';
 import { Logs } from './ui/logs';
 import { Operations } from './ui/operations';
+import { declaredSettingKeys, SettingsSource } from './ui/settingsSource';
 import { FreezeStatusBar } from './ui/statusBar';
 
 /** What the extension offers other extensions (and its own tests). */
@@ -20,7 +20,8 @@ export interface BotBottleApi {
 export function activate(context: vscode.ExtensionContext): BotBottleApi {
   const logs = new Logs();
   const operations = new Operations();
-  let settings = readSettings();
+  const settingsSource = new SettingsSource(logs.main, declaredSettingKeys(context.extension.packageJSON));
+  let settings = settingsSource.settings;
   let core = buildCore(settings, logs);
   const model = new BottlesModel(core, settings.refreshInterval, logs);
   const tree = new BottlesTree(model, operations);
@@ -28,6 +29,12 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
   const statusBar = new FreezeStatusBar(operations, settings.statusBarEnabled);
   model.setVisible(view.visible);
 
+  // Commands ask for these on every run: the settings are re-read first, and a change rebuilds `core`.
+  const settingsForCommand = () => settingsSource.recheck('a command');
+  const coreForCommand = () => {
+    settingsForCommand();
+    return core;
+  };
   context.subscriptions.push(
     logs,
     operations,
@@ -35,14 +42,17 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
     tree,
     view,
     statusBar,
-    view.onDidChangeVisibility((event) => model.setVisible(event.visible)),
+    settingsSource,
+    view.onDidChangeVisibility((event) => {
+      if (event.visible) settingsSource.recheck('showing the Bottles view');
+      model.setVisible(event.visible);
+    }),
     model.onDidChange(() => statusBar.setBottles(model.bottles)),
-    ...registerCommands({ model, logs, operations, core: () => core, settings: () => settings }),
+    ...registerCommands({ model, logs, operations, core: coreForCommand, settings: settingsForCommand }),
     new AgentLogProvider(),
-    onSettingsChanged((next) => {
+    settingsSource.onDidChange((next) => {
       settings = next;
       core = buildCore(settings, logs);
-      logs.main.info('Settings changed: reloading.');
       statusBar.setEnabled(settings.statusBarEnabled);
       void model.reconfigure(core, settings.refreshInterval);
     }),

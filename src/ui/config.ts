@@ -1,4 +1,4 @@
-/** Typed access to the botBottle.* settings, re-read whenever they change. */
+/** Typed access to the botBottle.* settings (settingsSource.ts decides when to re-read them). */
 import * as vscode from 'vscode';
 import { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type Settings, type ToolName } from '../core/facade';
 
@@ -24,12 +24,6 @@ export function readSettings(): Settings {
 /** A hand-edited settings.json can hold anything; an unknown value falls back to the default. */
 function oneOf<T extends string>(allowed: readonly T[], value: string | undefined, fallback: T): T {
   return allowed.find((candidate) => candidate === value) ?? fallback;
-}
-
-export function onSettingsChanged(listener: (settings: Settings) => void): vscode.Disposable {
-  return vscode.workspace.onDidChangeConfiguration((event) => {
-    if (event.affectsConfiguration(SECTION)) listener(readSettings());
-  });
 }
 
 /** Opens the Settings editor at one setting, for "set the path" buttons. */
