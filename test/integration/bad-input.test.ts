@@ -22,6 +22,7 @@ import type { CoreSettings, Services } from '../../src/core/services';
 import { exportSnapshot, importSnapshot } from '../../src/core/snapshots';
 import type { LockOwner, Snapshot } from '../../src/core/state';
 import { runTool } from '../../src/core/tools/command';
+import { requireContainerTools } from '../support/containers';
 import { processesMentioning, REPO, sha256, SIM_BIN, startWorld, type World } from '../support/world';
 
 const SNAPSHOT_FILES = ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json'];
@@ -179,7 +180,7 @@ function smolvmRefusal(args: string[]): string {
 /** A docker that is real except that `docker image inspect` prints garbage. */
 function dockerPrintingGarbage(): string {
   const path = join(dir('shims'), 'docker-garbage');
-  writeFileSync(path, `#!/bin/sh\nif [ "$1" = image ] && [ "$2" = inspect ]; then echo 'garbage'; exit 0; fi\nexec /usr/local/bin/docker "$@"\n`);
+  writeFileSync(path, `#!/bin/sh\nif [ "$1" = image ] && [ "$2" = inspect ]; then echo 'garbage'; exit 0; fi\nexec '${requireContainerTools().docker}' "$@"\n`);
   chmodSync(path, 0o755);
   return path;
 }
