@@ -2,11 +2,14 @@
 // Freezes here take the docker image path against real tools (docker on podman, Distribution,
 // skopeo), so that the Tools log shows every tool a freeze runs.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { activityBarItem, contextMenu, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
 import { startContainerService, type ContainerService } from '../support/containers';
+import { isAlive } from '../support/processes';
+import { readSimLog } from '../support/sim';
 import { ROOT, useWorkbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
@@ -32,6 +35,31 @@ async function dismissToasts(page: Page): Promise<void> {
   for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
 }
 
+/** How long the extension must leave smolvm alone before its view counts as settled. */
+const SETTLE_MS = 1000;
+
+/**
+ * Right-clicks a row and picks a menu item once the view has settled. A whole-view refresh makes
+ * VS Code forget the rows until it has fetched them again: a menu click that lands then reaches the
+ * command without its row, and the command asks which bottle instead (the extension refreshes after
+ * every freeze, resume and state-folder change). Each refresh starts with `smolvm machine ls`, so
+ * the view has settled once no smolvm call runs and none has started for SETTLE_MS.
+ */
+async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): Promise<void> {
+  let calls = -1;
+  let quietSince = Date.now();
+  for (const end = Date.now() + 60_000; Date.now() - quietSince < SETTLE_MS; await page.waitForTimeout(100)) {
+    if (Date.now() > end) throw new Error(`the extension kept calling smolvm for a minute: the view never settled (${simLog})`);
+    const logged = readSimLog(simLog);
+    const recent = logged.filter((call) => Date.parse(call.time) > Date.now() - 120_000);
+    if (logged.length !== calls || recent.some((call) => isAlive(call.pid))) {
+      calls = logged.length;
+      quietSince = Date.now();
+    }
+  }
+  await contextMenu(page, row, item);
+}
+
 /** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
 async function expand(page: Page, row: RegExp): Promise<void> {
   const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
@@ -43,14 +71,20 @@ async function expand(page: Page, row: RegExp): Promise<void> {
 
 describe('the Bottles view in a real VS Code', function () {
   let containers: ContainerService;
+  const callsDir = mkdtempSync(join(tmpdir(), 'bb-e2e-calls-'));
+  /** Every smolvm call of this workbench (the stand-in's SMOLVM_SIM_LOG). */
+  const simLog = join(callsDir, 'smolvm-calls.jsonl');
   before(async () => {
     containers = await startContainerService();
   });
-  after(async () => containers?.stop());
+  after(async () => {
+    await containers?.stop();
+    rmSync(callsDir, { recursive: true, force: true });
+  });
 
   const wb = useWorkbench(() => ({
     demo: true,
-    env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500' },
+    env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500', SMOLVM_SIM_LOG: simLog },
     settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
   }));
 
@@ -73,7 +107,7 @@ describe('the Bottles view in a real VS Code', function () {
 
   it('freezes a bottle from its context menu, with the step in a progress notification, and lists the snapshot', async () => {
     const { page } = wb();
-    await contextMenu(page, /^demo-api/, 'Freeze Bottle');
+    await rowMenu(page, simLog, /^demo-api/, 'Freeze Bottle');
     const progress = await waitForToast(page, /Freezing demo-api.*\(\d\/\d\)/s, 60_000);
     assert.match(progress, /(Checking that the bottle answers|Archiving the root filesystem|Copying the archive) \(\d\/8\)/);
     await treeItem(page, /^demo-api.*Copying the archive/).waitFor({ timeout: 30_000 });
@@ -132,7 +166,7 @@ describe('the Bottles view in a real VS Code', function () {
 
   it('exports a snapshot: both files land where the dialog said', async () => {
     const { page } = wb();
-    await contextMenu(page, /^demo-api/, 'Export Snapshot…');
+    await rowMenu(page, simLog, /^demo-api/, 'Export Snapshot…');
     const target = join(wb().workspace, 'exported', 'api-copy');
     mkdirSync(join(wb().workspace, 'exported'), { recursive: true });
     const input = page.locator('.quick-input-widget input').first();
@@ -155,7 +189,7 @@ describe('the Bottles view in a real VS Code', function () {
     await runCommand(page, 'Bot Bottle: Refresh');
     await treeItem(page, /^demo-docs.*frozen/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('tree'), 'tree');
-    await contextMenu(page, /^demo-docs/, 'Resume Bottle');
+    await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
     await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
     await dismissToasts(page);
@@ -164,7 +198,7 @@ describe('the Bottles view in a real VS Code', function () {
   it('asks before deleting a snapshot, and keeps it when told no', async () => {
     const { page } = wb();
     const sidecar = join(wb().stateDir, 'demo-api', 'committed-smolmachine.smolmachine');
-    await contextMenu(page, /^demo-api/, 'Delete Snapshot…');
+    await rowMenu(page, simLog, /^demo-api/, 'Delete Snapshot…');
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 30_000 });
     assert.match(await dialog.innerText(), /Delete the snapshot of demo-api\?/);
@@ -172,7 +206,7 @@ describe('the Bottles view in a real VS Code', function () {
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.ok(existsSync(sidecar), 'Cancel keeps the snapshot');
 
-    await contextMenu(page, /^demo-api/, 'Delete Snapshot…');
+    await rowMenu(page, simLog, /^demo-api/, 'Delete Snapshot…');
     await dialog.getByRole('button', { name: 'Delete' }).click();
     await treeItem(page, /^demo-api.*running/).waitFor({ timeout: 30_000 });
     for (let i = 0; i < 50 && existsSync(sidecar); i++) await page.waitForTimeout(100);

@@ -23,6 +23,7 @@ import type { CoreSettings } from '../../src/core/settings';
 import { exportSnapshot, importSnapshot } from '../../src/core/snapshots';
 import type { LockOwner, Snapshot } from '../../src/core/state';
 import { runTool } from '../../src/core/run';
+import { requireContainerTools } from '../support/containers';
 import { processesMentioning, REPO, sha256, SIM_BIN, startWorld, type World } from '../support/world';
 
 const SNAPSHOT_FILES = ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json'];
@@ -151,19 +152,36 @@ async function freezeAndTell(s: Services, slug: string): Promise<string> {
   return world.log.lines.filter((l) => l.startsWith('Froze ')).at(-1)!;
 }
 
-/** A port on 127.0.0.1 held by another program for the length of a case. */
-async function occupy(port: number): Promise<Server | undefined> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(undefined));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(server));
+/** Another program's port on 127.0.0.1, held for the length of a case; counts who connects to it. */
+async function otherProgramsPort(): Promise<{ port: number; connections(): number; close(): void }> {
+  let connections = 0;
+  const server: Server = createServer((socket) => {
+    connections++;
+    socket.destroy();
   });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve());
+  });
+  return { port: (server.address() as { port: number }).port, connections: () => connections, close: () => server.close() };
+}
+
+/** smolvm's own `Error:` line when run by hand with `args`, which it must refuse. */
+function smolvmRefusal(args: string[]): string {
+  try {
+    world.sim(...args);
+  } catch (error) {
+    const line = String((error as { stderr?: string }).stderr ?? '').split('\n').find((l) => l.startsWith('Error: '));
+    assert.ok(line, `smolvm ${args.join(' ')} failed without an Error: line: ${String(error)}`);
+    return line;
+  }
+  assert.fail(`smolvm ${args.join(' ')} was expected to refuse, but it succeeded`);
 }
 
 /** A docker that is real except that `docker image inspect` prints garbage. */
 function dockerPrintingGarbage(): string {
   const path = join(dir('shims'), 'docker-garbage');
-  writeFileSync(path, `#!/bin/sh\nif [ "$1" = image ] && [ "$2" = inspect ]; then echo 'garbage'; exit 0; fi\nexec /usr/local/bin/docker "$@"\n`);
+  writeFileSync(path, `#!/bin/sh\nif [ "$1" = image ] && [ "$2" = inspect ]; then echo 'garbage'; exit 0; fi\nexec '${requireContainerTools().docker}' "$@"\n`);
   chmodSync(path, 0o755);
   return path;
 }
@@ -422,42 +440,45 @@ const CASES: Case[] = [
       const bytes = readFileSync(join(world.stateRoot, 'keep', 'committed-smolmachine.smolmachine'));
       bytes[1000] ^= 0xff;
       writeFileSync(store.sidecarPath('damaged'), bytes);
+      v.smolvmSays = smolvmRefusal(['machine', 'create', '--name', 'bot-bottle-damaged', '--from', store.sidecarPath('damaged')]);
+      // What smolvm checks first: the CRC-32 over the whole file (crates/smolvm-pack/src/lib.rs:52).
+      assert.match(v.smolvmSays, /checksum mismatch/);
       return resumeBottle(services({ stateDir: v.root }), (await store.readSnapshot('damaged'))!, { signal: signal() });
     },
-    // smolvm's own words change between versions: only its "Error:" line is matched.
-    expected: () => ({ error: /^Creating the machine from the snapshot failed: smolvm exited with status 1: Error: .+$/ }),
+    // smolvm's own words change between versions, so they are read from smolvm for this very file;
+    // the message must carry them word for word.
+    expected: (v) => ({ error: `Creating the machine from the snapshot failed: smolvm exited with status 1: ${v.smolvmSays}` }),
     after: async () => assert.ok(!(await machines()).includes('bot-bottle-damaged'), 'the half-made machine was deleted'),
   },
 
   // -- ports and the pull host -------------------------------------------------------------------------
   {
-    input: 'registry ports taken by another program (5000 and others), docker image builder',
+    // Distribution takes its listen address from REGISTRY_HTTP_ADDR over its config file: a user's
+    // variable would send it to a port another program holds, and the freeze would fail.
+    input: "REGISTRY_HTTP_ADDR in the environment naming another program's port, docker image builder",
     act: async (v) => {
-      const taken = await occupyPorts();
+      const other = await otherProgramsPort();
+      const undo = world.withEnv({ REGISTRY_HTTP_ADDR: `127.0.0.1:${other.port}` });
       try {
-        v.root = dir('state-ports-docker');
-        await freezeAndTell(services({ stateDir: v.root, imageBuilder: 'docker' }), 'keep');
-        return `pulled from a free port: ${!taken.ports.includes(lastPullPort())}`;
+        v.root = dir('state-registry-env');
+        const shown = await freezeAndTell(services({ stateDir: v.root, imageBuilder: 'docker' }), 'keep');
+        return `${shown} Connections to the other program's port: ${other.connections()}.`;
       } finally {
-        taken.close();
+        undo();
+        other.close();
       }
     },
-    expected: () => ({ shows: 'pulled from a free port: true' }),
+    expected: (v) => ({ shows: `${frozeLine(v.root, 'keep')} Connections to the other program's port: 0.` }),
     after: (v) => assertNothingLeft(v.root, 'keep'),
   },
   {
-    input: 'image endpoint ports taken by another program (5000 and others), native image builder',
+    input: 'pull host naming another address of this machine (127.0.0.2), native image builder',
     act: async (v) => {
-      const taken = await occupyPorts();
-      try {
-        v.root = dir('state-ports-native');
-        await freezeAndTell(services({ stateDir: v.root }), 'keep');
-        return `pulled from a free port: ${!taken.ports.includes(lastPullPort())}`;
-      } finally {
-        taken.close();
-      }
+      v.root = dir('state-other-address');
+      const shown = await freezeAndTell(services({ stateDir: v.root, pullHost: '127.0.0.2' }), 'keep');
+      return `${shown} Pulled from ${lastPullHost()}.`;
     },
-    expected: () => ({ shows: 'pulled from a free port: true' }),
+    expected: (v) => ({ shows: `${frozeLine(v.root, 'keep')} Pulled from 127.0.0.2.` }),
     after: (v) => assertNothingLeft(v.root, 'keep'),
   },
   {
@@ -534,18 +555,11 @@ async function keepSnapshot(): Promise<Snapshot> {
   return (await services().store.readSnapshot('keep'))!;
 }
 
-/** Port 5000 (the registry's usual one) and a few ports next to it, held for the case. */
-async function occupyPorts(): Promise<{ ports: number[]; close(): void }> {
-  const servers = (await Promise.all([5000, 5001, 35000, 35001].map(occupy))).filter((s): s is Server => s !== undefined);
-  assert.ok(servers.length > 0, 'could not occupy any port');
-  return { ports: servers.map((s) => (s.address() as { port: number }).port), close: () => servers.forEach((s) => s.close()) };
-}
-
-/** The port of the last `smolvm pack create --image HOST:PORT/...` in the tools log. */
-function lastPullPort(): number {
-  const ref = world.toolLog.lines.flatMap((l) => /pack create --image [^:\s]+:(\d+)\//.exec(l)?.[1] ?? []).at(-1);
-  assert.ok(ref, 'a pack create in the tools log');
-  return Number(ref);
+/** The host of the last `smolvm pack create --image HOST:PORT/...` in the tools log. */
+function lastPullHost(): string {
+  const host = world.toolLog.lines.flatMap((l) => /pack create --image ([^:\s]+):\d+\//.exec(l)?.[1] ?? []).at(-1);
+  assert.ok(host, 'a pack create in the tools log');
+  return host;
 }
 
 /** An address reserved for documentation (RFC 5737) that no interface of this machine has. */

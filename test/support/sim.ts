@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -25,9 +25,22 @@ function findRepoRoot(): string {
   throw new Error('cannot find the bot-bottle checkout (test/sim/bin/smolvm)');
 }
 
-/** Throws a clear message when `node scripts/build.mjs` has not been run. */
-export function assertSimBuilt(): void {
-  if (!existsSync(simBundle)) throw new Error(`${simBundle} is missing: run \`node scripts/build.mjs\` first`);
+/** Builds the stand-in when its bundle is missing or older than any file under test/sim. */
+export function ensureSimBuilt(): void {
+  if (simBundleIsFresh()) return;
+  const built = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: repoRoot, stdio: 'inherit' });
+  if (built.status !== 0) throw new Error(`building the stand-in failed: node scripts/build.mjs exited with ${built.status ?? built.signal}`);
+  if (!simBundleIsFresh()) throw new Error(`node scripts/build.mjs left ${simBundle} older than the files under test/sim`);
+}
+
+function simBundleIsFresh(): boolean {
+  return existsSync(simBundle) && newestChangeUnder(join(repoRoot, 'test/sim')) <= statSync(simBundle).mtimeMs;
+}
+
+/** The latest mtime of `dir` and everything under it (a folder's changes when a file is added or removed). */
+function newestChangeUnder(dir: string): number {
+  const entries = readdirSync(dir, { recursive: true }) as string[];
+  return Math.max(statSync(dir).mtimeMs, ...entries.map((entry) => statSync(join(dir, entry)).mtimeMs));
 }
 
 export function simEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -60,7 +73,7 @@ export function makeSimDataDir(): SimDataDir {
 
 function seedTemplate(dataDir: string): void {
   if (!templateCache) {
-    assertSimBuilt();
+    ensureSimBuilt();
     templateCache = mkdtempSync(join(tmpdir(), 'bb-sim-template-'));
     const seeded = spawnSync(process.execPath, [simBundle, 'machine', 'create', '--name', 'template-seed'], { env: simEnv(templateCache), encoding: 'utf8' });
     if (seeded.status !== 0) throw new Error(`could not build the stand-in's rootfs template: ${seeded.stderr}`);

@@ -13,10 +13,10 @@ import { MemoryLog } from '../support/memoryLog';
 import { Services } from '../../src/core/services';
 import type { CoreSettings } from '../../src/core/settings';
 import { requireContainerTools, startContainerService, type ContainerService } from './containers';
+import { ensureSimBuilt } from './sim';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const SIM_BIN = join(REPO, 'test', 'sim', 'bin', 'smolvm');
-const SIM_BUNDLE = join(REPO, 'out', 'sim', 'smolvm.cjs');
 
 /** The top-level folders a freeze leaves out. */
 export const EXCLUDED_TOP = ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp'];
@@ -76,14 +76,6 @@ export async function startWorld(label: string): Promise<World> {
     },
   };
   return world;
-}
-
-function ensureSimBuilt(): void {
-  try {
-    lstatSync(SIM_BUNDLE);
-  } catch {
-    execFileSync('node', ['scripts/build.mjs'], { cwd: REPO, stdio: 'inherit' });
-  }
 }
 
 function setEnv(env: Record<string, string>): () => void {

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, r
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { blobPath, startRegistry, gzipLayer, layerFromTarGz, MEDIA, plainLayer, pushImage, tarDirectory, type Layer, type Registry } from '../support/registry';
-import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, readSimLog, runSim, simBin, simEnv, type SimDataDir, type SimResult } from '../support/sim';
+import { createRunningMachine, ensureSimBuilt, machineRootfs, makeSimDataDir, readSimLog, runSim, simBin, simEnv, type SimDataDir, type SimResult } from '../support/sim';
 
 const OUTPUT_CAP = 11534336;
 const BUSYBOX = '/bin/busybox';
@@ -64,7 +64,7 @@ describe('smolvm stand-in', function () {
   this.timeout(60_000);
 
   before(async () => {
-    assertSimBuilt();
+    ensureSimBuilt();
     data = makeSimDataDir();
     await createRunningMachine(data.dataDir, 'bot-bottle-a');
   });
