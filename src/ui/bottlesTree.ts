@@ -24,23 +24,20 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly disposables: vscode.Disposable[];
+  private roots: TreeNode[] = [];
+  /** What each bottle's row showed when it was last drawn. */
+  private readonly drawn = new Map<string, string>();
 
   constructor(
     private readonly source: BottlesSource,
     private readonly operations: Pick<Operations, 'get' | 'onDidChange'>,
   ) {
-    this.disposables = [
-      this.changed,
-      source.onDidChange(() => this.changed.fire(undefined)),
-      operations.onDidChange(() => this.changed.fire(undefined)),
-    ];
+    this.sync();
+    this.disposables = [this.changed, source.onDidChange(() => this.sync()), operations.onDidChange(() => this.sync())];
   }
 
   getChildren(node?: TreeNode): TreeNode[] {
-    if (!node) {
-      if (this.source.failure) return [{ kind: 'error', message: this.source.failure }];
-      return this.source.bottles.map((bottle) => ({ kind: 'bottle', bottle }));
-    }
+    if (!node) return this.roots;
     if (node.kind === 'bottle' && node.bottle.snapshot) return [{ kind: 'snapshot', bottle: node.bottle, snapshot: node.bottle.snapshot }];
     return [];
   }
@@ -57,11 +54,45 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
   }
 
   getParent(node: TreeNode): TreeNode | undefined {
-    return node.kind === 'snapshot' ? { kind: 'bottle', bottle: node.bottle } : undefined;
+    if (node.kind !== 'snapshot') return undefined;
+    return this.roots.find((root) => root.kind === 'bottle' && root.bottle.slug === node.bottle.slug);
   }
 
   dispose(): void {
     for (const d of this.disposables) d.dispose();
+  }
+
+  /**
+   * Tells VS Code what changed since the last draw. While the same bottles are listed, only the
+   * rows that look different are redrawn, and each row stays the same object: a whole-tree
+   * refresh makes VS Code forget every row until it asks again, and a menu clicked in that moment
+   * would reach its command without the row.
+   */
+  private sync(): void {
+    const previous = this.roots;
+    this.roots = this.rootsNow(previous);
+    const redrawn = this.roots.filter((node): node is BottleNode => node.kind === 'bottle' && this.drawn.get(node.bottle.slug) !== this.looks(node.bottle));
+    for (const node of redrawn) this.drawn.set(node.bottle.slug, this.looks(node.bottle));
+    const sameRows = this.roots.length === previous.length && this.roots.every((node, i) => node === previous[i]);
+    if (!sameRows) this.changed.fire(undefined);
+    else for (const node of redrawn) this.changed.fire(node);
+  }
+
+  /** The rows now, reusing the previous object of every bottle still listed. */
+  private rootsNow(previous: readonly TreeNode[]): TreeNode[] {
+    const failure = this.source.failure;
+    if (failure) return previous[0]?.kind === 'error' && previous[0].message === failure ? [previous[0]] : [{ kind: 'error', message: failure }];
+    const kept = new Map(previous.flatMap((node) => (node.kind === 'bottle' ? [[node.bottle.slug, node] as const] : [])));
+    return this.source.bottles.map((bottle) => {
+      const node = kept.get(bottle.slug);
+      if (!node) return { kind: 'bottle', bottle };
+      node.bottle = bottle;
+      return node;
+    });
+  }
+
+  private looks(bottle: Bottle): string {
+    return JSON.stringify({ bottle, step: this.operations.get(bottle.slug)?.step });
   }
 
   private bottleItem(bottle: Bottle): vscode.TreeItem {

@@ -144,3 +144,33 @@ describe('botBottle.freeze in the extension host', function () {
     assert.notEqual(after, before, 'a new snapshot replaced the old one');
   });
 });
+
+describe('the tree redraws only what changed', () => {
+  it('keeps each row as one object, redraws nothing for an unchanged list and only the changed row otherwise', () => {
+    const changes = new vscode.EventEmitter<void>();
+    const never = () => new vscode.Disposable(() => undefined);
+    const running = { slug: 'a', machineName: 'bot-bottle-a', machine: { name: 'bot-bottle-a', state: 'running' } };
+    const other = { slug: 'b', machineName: 'bot-bottle-b', machine: { name: 'bot-bottle-b', state: 'created' } };
+    let bottles = [running, other];
+    const tree = new BottlesTree({ get bottles() { return bottles; }, failure: undefined, onDidChange: changes.event }, { get: () => undefined, onDidChange: never });
+    const redrawn: unknown[] = [];
+    tree.onDidChangeTreeData((node) => redrawn.push(node));
+    const [rowA, rowB] = tree.getChildren();
+
+    bottles = [{ ...running }, { ...other }];
+    changes.fire();
+    assert.deepEqual(redrawn, [], 'the same list looks the same: nothing is redrawn');
+
+    bottles = [{ ...running, machine: { ...running.machine, state: 'stopped' } }, { ...other }];
+    changes.fire();
+    assert.equal(redrawn.length, 1);
+    assert.equal(redrawn[0], rowA, 'only the changed row, as the same object');
+    assert.deepEqual(tree.getChildren(), [rowA, rowB]);
+
+    bottles = [{ ...other }];
+    changes.fire();
+    assert.equal(redrawn.at(-1), undefined, 'a bottle gone: the whole list is redrawn');
+    assert.deepEqual(tree.getChildren(), [rowB]);
+    changes.dispose();
+  });
+});
