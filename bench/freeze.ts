@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   try {
     process.env.TMPDIR = folders.infra;
     containers = await startContainerService({ storageDriver: 'overlay' });
-    const env = { ...process.env, ...containers.env, SMOLVM_DATA_DIR: folders.smolvm, TMPDIR: folders.temp };
+    // HOME too: every freeze also leaves its snapshot in ~/.bot-bottle, which must be the bench's own.
+    const env = { ...process.env, ...containers.env, SMOLVM_DATA_DIR: folders.smolvm, TMPDIR: folders.temp, HOME: folders.root };
     const root = createBottle(env, folders.smolvm);
     const started = Date.now();
     const synthetic = fillSyntheticRoot(join(root, 'opt', 'bench'), sizeMb);

@@ -1,7 +1,9 @@
 /**
  * A bottle is a running (or stopped) smolvm machine named `<prefix><slug>`, a frozen snapshot in
- * its state folder, or both. Discovery merges the two sources.
+ * its state folder, or both. Discovery merges the two sources, and adds what bot-bottle's own state
+ * folder knows of each (a snapshot its commit left counts as frozen when we have none).
  */
+import type { BotBottleEntry } from './botBottleState';
 import { slugOf } from './names';
 import type { StateStore, Snapshot } from './state';
 import type { Machine } from './tools/smolvm';
@@ -11,6 +13,8 @@ export interface Bottle {
   machineName: string;
   machine?: Machine;
   snapshot?: Snapshot;
+  /** What bot-bottle's `~/.bot-bottle/state/<slug>/` says, when it has that folder. */
+  botBottle?: BotBottleEntry;
 }
 
 export function isRunning(bottle: Bottle): boolean {
@@ -18,7 +22,7 @@ export function isRunning(bottle: Bottle): boolean {
 }
 
 /** Bottles from machines and snapshots, one per slug, sorted by slug. */
-export function mergeBottles(machines: readonly Machine[], snapshots: readonly Snapshot[], prefix: string): Bottle[] {
+export function mergeBottles(machines: readonly Machine[], snapshots: readonly Snapshot[], prefix: string, botBottles: readonly BotBottleEntry[] = []): Bottle[] {
   const bySlug = new Map<string, Bottle>();
   const entry = (slug: string) => {
     let bottle = bySlug.get(slug);
@@ -30,6 +34,13 @@ export function mergeBottles(machines: readonly Machine[], snapshots: readonly S
     if (slug !== undefined) entry(slug).machine = machine;
   }
   for (const snapshot of snapshots) entry(snapshot.slug).snapshot = snapshot;
+  for (const known of botBottles) {
+    // A folder with nothing to resume and no machine is no bottle: bot-bottle keeps one per session.
+    const bottle = bySlug.get(known.slug) ?? (known.committed ? entry(known.slug) : undefined);
+    if (!bottle) continue;
+    bottle.botBottle = known;
+    bottle.snapshot ??= known.committed;
+  }
   return [...bySlug.values()].sort((a, b) => a.slug.localeCompare(b.slug));
 }
 
@@ -37,11 +48,13 @@ export interface DiscoveryDeps {
   listMachines(): Promise<Machine[]>;
   store: StateStore;
   prefix: string;
+  /** What bot-bottle's own state folders hold; never fails (a bad folder is reported, not thrown). */
+  listBotBottles?(): Promise<BotBottleEntry[]>;
 }
 
 export async function discoverBottles(deps: DiscoveryDeps): Promise<Bottle[]> {
-  const [machines, snapshots] = await Promise.all([deps.listMachines(), readSnapshots(deps.store)]);
-  return mergeBottles(machines, snapshots, deps.prefix);
+  const [machines, snapshots, botBottles] = await Promise.all([deps.listMachines(), readSnapshots(deps.store), deps.listBotBottles?.() ?? []]);
+  return mergeBottles(machines, snapshots, deps.prefix, botBottles);
 }
 
 async function readSnapshots(store: StateStore): Promise<Snapshot[]> {

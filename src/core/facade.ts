@@ -18,6 +18,7 @@ import { deleteSnapshot, exportSnapshot, importSnapshot, type ExportedFiles } fr
 import type { Snapshot } from './state';
 
 export { isRunning, type Bottle } from './bottles';
+export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
 export { MachineExistsError } from './resume';
 export { SmolvmMissingError, type CoreLogs } from './services';
 export { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type CoreSettings, type Settings } from './settings';
@@ -58,6 +59,11 @@ export class BotBottle {
 
   get stateRoot(): string {
     return this.services.store.root;
+  }
+
+  /** bot-bottle's own `~/.bot-bottle/state`, watched for its commits and labels. */
+  get botBottleStateRoot(): string {
+    return this.services.botBottle.root;
   }
 
   get machinePrefix(): string {

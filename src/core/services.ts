@@ -2,6 +2,7 @@
  * The core's services, built from plain settings: the process runner, the smolvm client, the state
  * store and the bottle catalog. The UI rebuilds them when settings change.
  */
+import { BotBottleState, type BotBottleEntry } from './botBottleState';
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
 import { UserError } from './errors';
 import type { Log } from './log';
@@ -28,8 +29,11 @@ export class SmolvmMissingError extends UserError {
 export class Services {
   readonly run: Runner;
   readonly store: StateStore;
+  /** bot-bottle's own state folders, under HOME as it was when the settings were read. */
+  readonly botBottle: BotBottleState;
   readonly prefix: string;
   readonly catalog: BottleCatalog;
+  private readonly reported = new Set<string>();
 
   constructor(
     readonly settings: CoreSettings,
@@ -37,6 +41,7 @@ export class Services {
   ) {
     this.run = createRunner(logs.tools);
     this.store = new StateStore(settings.stateDir || defaultStateRoot());
+    this.botBottle = new BotBottleState();
     this.prefix = validatePrefix(settings.machinePrefix);
     this.catalog = new BottleCatalog(() => this.discover());
   }
@@ -60,9 +65,21 @@ export class Services {
       listMachines: () => runTool(this.run, smolvm.list(), { routine: true }),
       store: this.store,
       prefix: this.prefix,
+      listBotBottles: () => this.readBotBottles(),
     });
     await this.addUptimes(bottles.flatMap((b) => (b.machine ? [b.machine] : [])));
     return bottles;
+  }
+
+  /** What bot-bottle knows; each problem with its folders is logged once, not at every refresh. */
+  private async readBotBottles(): Promise<BotBottleEntry[]> {
+    const listing = await this.botBottle.list();
+    for (const problem of [...listing.problems, ...listing.entries.flatMap((e) => e.problems)]) {
+      if (this.reported.has(problem)) continue;
+      this.reported.add(problem);
+      this.logs.main.warn(problem);
+    }
+    return listing.entries;
   }
 
   /** Best effort: a VM whose process `ps` cannot see simply shows no uptime. */

@@ -20,7 +20,7 @@ export class BottlesModel implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private visible = false;
   private timer?: ReturnType<typeof setInterval>;
-  private watcher?: vscode.FileSystemWatcher;
+  private watchers: vscode.FileSystemWatcher[] = [];
   private debounce?: ReturnType<typeof setTimeout>;
 
   constructor(
@@ -86,7 +86,7 @@ export class BottlesModel implements vscode.Disposable {
   dispose(): void {
     this.stopTimer();
     clearTimeout(this.debounce);
-    this.watcher?.dispose();
+    for (const watcher of this.watchers) watcher.dispose();
     this.changed.dispose();
   }
 
@@ -103,15 +103,17 @@ export class BottlesModel implements vscode.Disposable {
 
   /** Snapshots written by a freeze, by bot-bottle itself or by hand show up without a refresh. */
   private watchStateFolders(): void {
-    this.watcher?.dispose();
-    const root = vscode.Uri.file(this.core.stateRoot);
-    this.watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(root, '*/*'));
+    for (const watcher of this.watchers) watcher.dispose();
     const onChange = () => {
       clearTimeout(this.debounce);
       this.debounce = setTimeout(() => void this.refresh(), WATCH_DEBOUNCE_MS);
     };
-    this.watcher.onDidCreate(onChange);
-    this.watcher.onDidDelete(onChange);
-    this.watcher.onDidChange(onChange);
+    this.watchers = [this.core.stateRoot, this.core.botBottleStateRoot].map((root) => {
+      const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(root), '*/*'));
+      watcher.onDidCreate(onChange);
+      watcher.onDidDelete(onChange);
+      watcher.onDidChange(onChange);
+      return watcher;
+    });
   }
 }

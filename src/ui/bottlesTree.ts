@@ -47,7 +47,7 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
       case 'bottle':
         return this.bottleItem(node.bottle);
       case 'snapshot':
-        return snapshotItem(node.snapshot);
+        return snapshotItem(node.snapshot, node.snapshot === node.bottle.botBottle?.committed);
       case 'error':
         return errorItem(node.message);
     }
@@ -99,7 +99,7 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
     const operation = this.operations.get(bottle.slug);
     const item = new vscode.TreeItem(bottle.slug, bottle.snapshot ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.id = `bottle:${bottle.slug}`;
-    item.description = operation ? operation.step : bottleDescription(bottle);
+    item.description = [knownAs(bottle), operation ? operation.step : bottleDescription(bottle)].filter(Boolean).join(' · ');
     item.tooltip = bottleTooltip(bottle);
     item.iconPath = operation ? new vscode.ThemeIcon('loading~spin') : bottleIcon(bottle);
     item.contextValue = bottleContextValue(bottle, Boolean(operation));
@@ -114,6 +114,33 @@ function bottleDescription(bottle: Bottle): string {
   if (machine.image) parts.push(machine.image);
   if (machine.uptimeSeconds !== undefined) parts.push(vscode.l10n.t('up {0}', formatDuration(machine.uptimeSeconds * 1000)));
   return parts.join(' · ');
+}
+
+/** What bot-bottle calls the bottle (its label, else its agent) and on which backend it runs. */
+function knownAs(bottle: Bottle): string {
+  const metadata = bottle.botBottle?.metadata;
+  return [metadata?.label ?? metadata?.agentName, metadata?.backend].filter(Boolean).join(' · ');
+}
+
+/** What bot-bottle's files say, as tooltip lines; their text is anyone's, so none of it is read as Markdown. */
+function botBottleLines(bottle: Bottle): string[] {
+  const known = bottle.botBottle;
+  if (!known) return [];
+  const m = known.metadata;
+  const lines: string[] = [];
+  const add = (template: string, value: string | undefined) => value && lines.push(vscode.l10n.t(template, escapeMarkdown(value)));
+  add('Label: {0}', m.label);
+  add('Agent: {0}', m.agentName);
+  add('Backend: {0}', m.backend);
+  add('Working folder: {0}', m.cwd);
+  add('Started: {0}', m.startedAt && formatTime(m.startedAt));
+  add('Committed image: {0}', known.committedTag);
+  for (const problem of known.problems) add('Passed over: {0}', problem);
+  return lines.length ? ['', ...lines] : [];
+}
+
+function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~&]/g, '\\$&');
 }
 
 function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
@@ -131,6 +158,7 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
     lines.push(vscode.l10n.t('No machine: this bottle exists only as a frozen snapshot.'));
   }
   if (bottle.snapshot) lines.push(vscode.l10n.t('Snapshot: {0}, {1}', formatTime(bottle.snapshot.createdAt), formatBytes(bottle.snapshot.sizeBytes)));
+  lines.push(...botBottleLines(bottle));
   const markdown = new vscode.MarkdownString(lines.join('  \n'));
   markdown.supportThemeIcons = false;
   return markdown;
@@ -151,7 +179,7 @@ function bottleIcon(bottle: Bottle): vscode.ThemeIcon {
   }
 }
 
-function snapshotItem(snapshot: Snapshot): vscode.TreeItem {
+function snapshotItem(snapshot: Snapshot, committedByBotBottle: boolean): vscode.TreeItem {
   const item = new vscode.TreeItem(formatTime(snapshot.createdAt), vscode.TreeItemCollapsibleState.None);
   item.id = `snapshot:${snapshot.slug}:${snapshot.sidecar}`;
   item.description = formatBytes(snapshot.sizeBytes);
@@ -159,6 +187,7 @@ function snapshotItem(snapshot: Snapshot): vscode.TreeItem {
   item.resourceUri = vscode.Uri.file(snapshot.sidecar);
   item.contextValue = snapshotContextValue(Boolean(snapshot.record));
   const lines = [vscode.l10n.t('Snapshot of {0}', snapshot.slug), snapshot.sidecar, formatBytes(snapshot.sizeBytes)];
+  if (committedByBotBottle) lines.push(vscode.l10n.t('Made by bot-bottle commit'));
   if (snapshot.record) lines.push(`sha256 ${snapshot.record.sha256}`);
   item.tooltip = lines.join('\n');
   item.accessibilityInformation = { label: vscode.l10n.t('Snapshot of {0}, {1}, {2}', snapshot.slug, formatTime(snapshot.createdAt), formatBytes(snapshot.sizeBytes)) };

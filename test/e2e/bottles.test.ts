@@ -2,7 +2,7 @@
 // Freezes here take the docker image path against real tools (docker on podman, Distribution,
 // skopeo), so that the Tools log shows every tool a freeze runs.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -13,6 +13,9 @@ import { readSimLog } from '../support/sim';
 import { ROOT, useWorkbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
+/** What bot-bottle would have written for the demo bottle: the view shows its label. */
+const DEMO_API_METADATA = Buffer.from('{"label": "Fix the login", "backend": "smolmachines", "future_key": [1]}\n');
+const botBottleDir = (env: Record<string, string>, slug: string) => join(env.HOME!, '.bot-bottle', 'state', slug);
 
 /**
  * Takes a screenshot into out/screenshots; with UPDATE_README_SCREENSHOTS=1 also into
@@ -86,6 +89,10 @@ describe('the Bottles view in a real VS Code', function () {
     demo: true,
     env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500', SMOLVM_SIM_LOG: simLog },
     settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
+    beforeStart: (w) => {
+      mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
+      writeFileSync(join(botBottleDir(w.env, 'demo-api'), 'metadata.json'), DEMO_API_METADATA);
+    },
   }));
 
   it('opens from the activity bar and lists the demo bottles with their states', async () => {
@@ -93,7 +100,7 @@ describe('the Bottles view in a real VS Code', function () {
     await activityBarItem(page, 'Bot Bottle').waitFor({ timeout: 60_000 });
     await openView(page, 'Bot Bottle');
     await waitForViewContent(page);
-    await treeItem(page, /^demo-api.*running/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-api.*Fix the login · smolmachines · running/).waitFor({ timeout: 30_000 });
     await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
   });
 
@@ -109,7 +116,7 @@ describe('the Bottles view in a real VS Code', function () {
     const { page } = wb();
     await rowMenu(page, simLog, /^demo-api/, 'Freeze Bottle');
     const progress = await waitForToast(page, /Freezing demo-api.*\(\d\/\d\)/s, 60_000);
-    assert.match(progress, /(Checking that the bottle answers|Archiving the root filesystem|Copying the archive) \(\d\/8\)/);
+    assert.match(progress, /(Checking that the bottle answers|Archiving the root filesystem|Copying the archive) \(\d\/9\)/);
     await treeItem(page, /^demo-api.*Copying the archive/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('freeze-progress'), 'freeze-progress');
 
@@ -120,6 +127,13 @@ describe('the Bottles view in a real VS Code', function () {
     await treeItem(page, /^Snapshot of demo-api, \d{4}-\d\d-\d\d \d\d:\d\d, [\d.]+ [KM]?B$/).waitFor({ timeout: 30_000 });
     await page.mouse.move(900, 500);
     await readmeShot(wb().screenshot('freeze-done'), 'freeze-done');
+
+    // Left where `bot-bottle resume demo-api` looks, bot-bottle's own metadata.json as it was.
+    const named = readFileSync(join(botBottleDir(wb().env, 'demo-api'), 'committed-image'), 'utf8');
+    assert.equal(named, join(botBottleDir(wb().env, 'demo-api'), 'committed-smolmachine.smolmachine'));
+    assert.equal(readFileSync(named).subarray(-64, -56).toString('latin1'), 'SMOLPACK');
+    assert.ok(existsSync(join(botBottleDir(wb().env, 'demo-api'), '.preserve')));
+    assert.deepEqual(readFileSync(join(botBottleDir(wb().env, 'demo-api'), 'metadata.json')), DEMO_API_METADATA);
 
     const shown = await outputText(page, 'Bot Bottle: Tools');
     assert.match(shown, /docker rmi bot-bottle-committed-demo-api:latest/, 'the Tools channel shows the end of the freeze: its cleanup');

@@ -95,10 +95,13 @@ export async function startWorkbench(opts: WorkbenchOptions = {}): Promise<Workb
   const smolvmDataDir = join(runDir, 'smolvm-data');
   const stateDir = join(runDir, 'state');
   const extensionsDir = join(runDir, 'extensions');
-  for (const d of [workspace, smolvmDataDir, stateDir, extensionsDir]) mkdirSync(d, { recursive: true });
+  // A freeze also writes into ~/.bot-bottle: the workbench's own HOME, never the user's.
+  const home = join(runDir, 'home');
+  for (const d of [workspace, smolvmDataDir, stateDir, extensionsDir, home]) mkdirSync(d, { recursive: true });
   const env: Record<string, string> = {
     PATH: `${SIM_BIN}${delimiter}${process.env.PATH ?? ''}`,
     SMOLVM_DATA_DIR: smolvmDataDir,
+    HOME: home,
   };
   for (const [k, v] of Object.entries(opts.env ?? {})) if (v !== undefined) env[k] = v;
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import type { BotBottleApi } from '../../src/extension';
@@ -110,6 +110,25 @@ describe('the Bottles view', () => {
     assert.ok((await eventually(rows, (r) => r.some((row) => row.startsWith('ext-frozen')))).some((r) => r.startsWith('ext-frozen')));
   });
 
+  it("shows what bot-bottle's own files say: a label and backend, and a bottle its commit left", async () => {
+    const home = process.env.HOME!;
+    assert.ok(home.startsWith(process.env.BOT_BOTTLE_TEST_RUN_DIR!), `HOME (${home}) is the test run's own, not a real one`);
+    const state = join(home, '.bot-bottle', 'state');
+    mkdirSync(join(state, 'ext-made'), { recursive: true });
+    writeFileSync(join(state, 'ext-made', 'metadata.json'), JSON.stringify({ label: 'Fix the login', backend: 'smolmachines', cwd: '/work/app', extra: 1 }));
+    frozenOnly(state, 'ext-theirs');
+    writeFileSync(join(state, 'ext-theirs', 'committed-image'), join(state, 'ext-theirs', 'committed-smolmachine.smolmachine'));
+    try {
+      const shown = await rows();
+      assert.ok(shown.includes('ext-made: Fix the login · smolmachines · created · alpine [bottle+machine]'), shown.join('\n'));
+      assert.ok(shown.some((r) => /^ext-theirs: frozen · \d{4}-\d\d-\d\d \d\d:\d\d \[bottle\+frozen\]$/.test(r)), shown.join('\n'));
+      const made = viewItems(await api()).find((item) => item.label === 'ext-made')!;
+      assert.match((made.tooltip as vscode.MarkdownString).value, /Working folder: \/work\/app/);
+    } finally {
+      rmSync(join(home, '.bot-bottle'), { recursive: true, force: true });
+    }
+  });
+
   it('shows a missing smolvm in the view, not as an error pop-up', async () => {
     const smolvmPath = config().get<string>('paths.smolvm');
     try {
@@ -125,10 +144,21 @@ describe('the Bottles view', () => {
 describe('botBottle.freeze in the extension host', function () {
   this.timeout(180_000);
 
-  it('freezes the bottle it is given', async () => {
+  it('freezes the bottle it is given, and leaves the snapshot where bot-bottle resume looks', async () => {
+    const botBottleDir = join(process.env.HOME!, '.bot-bottle', 'state', 'ext-run');
+    mkdirSync(botBottleDir, { recursive: true });
+    const metadata = Buffer.from('{"label": "kept as it is", "unknown": true}\n');
+    writeFileSync(join(botBottleDir, 'metadata.json'), metadata);
     await vscode.commands.executeCommand('botBottle.freeze', 'ext-run');
     const stateDir = config().get<string>('stateDir')!;
     assert.ok(existsSync(join(stateDir, 'ext-run', 'committed-smolmachine.smolmachine')), 'the sidecar was written');
+    const named = readFileSync(join(botBottleDir, 'committed-image'), 'utf8');
+    assert.equal(named, join(botBottleDir, 'committed-smolmachine.smolmachine'));
+    const packed = readFileSync(named);
+    assert.equal(packed.subarray(packed.length - 64, packed.length - 56).toString('latin1'), 'SMOLPACK');
+    assert.deepEqual(packed, readFileSync(join(stateDir, 'ext-run', 'committed-smolmachine.smolmachine')));
+    assert.ok(existsSync(join(botBottleDir, '.preserve')));
+    assert.deepEqual(readFileSync(join(botBottleDir, 'metadata.json')), metadata, 'metadata.json is byte-identical');
     const row = await eventually(async () => viewItems(await api()).find((item) => item.label === 'ext-run'), (item) => item?.children.length === 1);
     assert.equal(row?.contextValue, 'bottle+running+frozen');
   });

@@ -29,7 +29,7 @@ describe('freeze through real parts, docker image path (stand-in smolvm, tar, do
     assert.deepEqual(snapshot.record?.steps.map((s) => s.id), ['probe', 'archive', 'copy', 'build', 'save', 'push', 'pack']);
     assert.deepEqual([...new Set(progress.map((p) => p.stepTitle))], [
       'Checking that the bottle answers', 'Archiving the root filesystem', 'Copying the archive', 'Building the image',
-      'Saving the image', 'Pushing the image to a local registry', 'Packing the snapshot', 'Keeping the snapshot',
+      'Saving the image', 'Pushing the image to a local registry', 'Packing the snapshot', 'Keeping the snapshot', 'Leaving the snapshot where bot-bottle looks',
     ]);
 
     // The sidecar restores (through the stand-in's own unpacking) to the same files, minus the ephemeral ones.

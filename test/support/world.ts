@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,8 @@ export interface World {
   readonly root: string;
   readonly dataDir: string;
   readonly stateRoot: string;
+  /** HOME while the world runs, so that bot-bottle's own `~/.bot-bottle` is the test's. */
+  readonly home: string;
   readonly log: MemoryLog;
   readonly toolLog: MemoryLog;
   readonly containers: ContainerService;
@@ -44,14 +46,17 @@ export async function startWorld(label: string): Promise<World> {
   const root = mkdtempSync(join(tmpdir(), `bot-bottle ${label} `));
   const dataDir = join(root, 'smolvm data');
   const stateRoot = join(root, 'state: bottles');
+  const home = join(root, 'home');
+  mkdirSync(home);
   const containers = await startContainerService();
-  const restoreEnv = setEnv({ ...containers.env, SMOLVM_DATA_DIR: dataDir });
+  const restoreEnv = setEnv({ ...containers.env, SMOLVM_DATA_DIR: dataDir, HOME: home });
   const log = new MemoryLog();
   const toolLog = new MemoryLog();
   const world: World = {
     root,
     dataDir,
     stateRoot,
+    home,
     log,
     toolLog,
     containers,

@@ -47,8 +47,8 @@ describe('native freeze: choosing and inspecting', () => {
   });
 
   it('has no docker, save or push step on the native path, and the same ends as the docker path', () => {
-    assert.deepEqual(NATIVE_FREEZE_STEPS.map((s) => s.id), ['probe', 'inspect', 'archive', 'copy', 'image', 'pack', 'keep']);
-    assert.deepEqual(DOCKER_FREEZE_STEPS.map((s) => s.id), ['probe', 'archive', 'copy', 'build', 'save', 'push', 'pack', 'keep']);
+    assert.deepEqual(NATIVE_FREEZE_STEPS.map((s) => s.id), ['probe', 'inspect', 'archive', 'copy', 'image', 'pack', 'keep', 'bot-bottle']);
+    assert.deepEqual(DOCKER_FREEZE_STEPS.map((s) => s.id), ['probe', 'archive', 'copy', 'build', 'save', 'push', 'pack', 'keep', 'bot-bottle']);
   });
 
   it('reads du and POSIX df output', () => {

@@ -47,12 +47,15 @@ async function main(): Promise<number> {
   const extensionsDir = join(runDir, 'extensions');
   const smolvmData = join(runDir, 'smolvm-data');
   const stateDir = join(runDir, 'state');
-  for (const d of [workspace, userDataDir, extensionsDir, smolvmData, stateDir]) mkdirSync(d, { recursive: true });
+  // A freeze also writes into ~/.bot-bottle: the run's own HOME, never the user's.
+  const home = join(runDir, 'home');
+  for (const d of [workspace, userDataDir, extensionsDir, smolvmData, stateDir, home]) mkdirSync(d, { recursive: true });
 
   const simBin = join(root, 'test/sim/bin');
   const smolvm = join(simBin, 'smolvm');
   const extensionEnv: Record<string, string> = {
     SMOLVM_DATA_DIR: smolvmData,
+    HOME: home,
     PATH: `${simBin}${delimiter}${process.env.PATH ?? ''}`,
     BOT_BOTTLE_TEST: '1',
     BOT_BOTTLE_TEST_RUN_DIR: runDir,

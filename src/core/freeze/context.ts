@@ -4,6 +4,7 @@ import type { OciImage } from '../oci/image';
 import type { Runner } from '../run';
 import { COMPRESSIONS, type Compression, type ImageBuilder } from '../settings';
 import type { StateStore } from '../state';
+import type { BotBottleState } from '../botBottleState';
 import { ROOTFS_ARCHIVE } from '../committedImage';
 import type { Pusher } from '../tools/push';
 import type { SmolvmCli } from '../tools/smolvm';
@@ -37,6 +38,8 @@ export interface FreezeState {
   readonly machine: string;
   readonly imageRef: string;
   readonly store: StateStore;
+  /** bot-bottle's own state folders, where the last step leaves the snapshot for `bot-bottle resume`. */
+  readonly botBottle: BotBottleState;
   readonly tools: FreezeTools;
   readonly run: Runner;
   /** Where background tools (the registry) write their output. */

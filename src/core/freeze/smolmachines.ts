@@ -14,6 +14,7 @@ import type { Snapshot } from '../state';
 import { choosePusher, findExecutable } from '../executables';
 import type { Compression, ImageBuilder, ImageBuilderChoice } from '../settings';
 import type { FreezeState, FreezeTools } from './context';
+import { leaveForBotBottle } from './mirror';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 
@@ -26,6 +27,7 @@ export const DOCKER_FREEZE_STEPS: readonly Step<FreezeState>[] = [
   pushToRegistry,
   packSnapshot,
   keepSnapshot,
+  leaveForBotBottle,
 ];
 
 export const NATIVE_FREEZE_STEPS: readonly Step<FreezeState>[] = [
@@ -36,6 +38,7 @@ export const NATIVE_FREEZE_STEPS: readonly Step<FreezeState>[] = [
   describeImage,
   packFromEndpoint,
   keepSnapshot,
+  leaveForBotBottle,
 ];
 
 export interface FreezeOptions {
@@ -62,6 +65,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       machine: services.prefix + slug,
       imageRef: committedImageRef(slug),
       store: services.store,
+      botBottle: services.botBottle,
       tools,
       run: services.run,
       toolLog: services.logs.tools,
