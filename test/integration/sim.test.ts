@@ -14,7 +14,12 @@ import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, re
 const OUTPUT_CAP = 11534336;
 const BUSYBOX = '/bin/busybox';
 const TAR_EXCLUDES = ['./proc', './sys', './dev', './run', './tmp', './var/tmp'].map((dir) => `--exclude=${dir}`);
-const LS_KEYS = ['name', 'state', 'cpus', 'memory_mib', 'pid', 'mounts', 'ports', 'created_at', 'storage_gb', 'overlay_gb', 'image', 'entrypoint', 'cmd', 'ephemeral', 'network', 'labels'];
+// machine_status_json's keys (smolvm src/cli/vm_common.rs:2469-2520).
+const LS_KEYS = [
+  'name', 'state', 'cpus', 'memory_mib', 'pid', 'mounts', 'ports', 'created_at', 'storage_gb', 'overlay_gb', 'image', 'entrypoint', 'cmd', 'ephemeral',
+  'gpu', 'gpu_vram_mib', 'cuda', 'forkable', 'cuda_fork_pool_size', 'cuda_vram_limit_mib', 'forkpoint_held', 'labels', 'restart_policy',
+  'restart_max_retries', 'restart_count', 'health_cmd', 'health_interval_secs', 'health_timeout_secs', 'health_retries', 'health_startup_grace_secs', 'network',
+];
 
 let data: SimDataDir;
 

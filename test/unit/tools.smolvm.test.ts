@@ -40,6 +40,15 @@ describe('smolvm client', () => {
       assert.throws(() => smolvm.create({ name: 'bot-bottle-a', image: 'x', from: 'y' }), UserError);
     });
 
+    it('gives a --from machine its settings back as flags, and never -w, which smolvm ignores there (src/cli/machine.rs:3418)', () => {
+      const options = { name: 'bot-bottle-a', from: '/s/x.smolmachine', network: true, cpus: 2, memoryMib: 2048, storageGb: 30, overlayGb: 5, labels: { team: 'a' } };
+      assert.deepEqual(smolvm.create(options).argv, [
+        '/opt/smolvm', 'machine', 'create', '--name', 'bot-bottle-a', '--from', '/s/x.smolmachine',
+        '--cpus', '2', '--mem', '2048', '--net', '--storage', '30', '--overlay', '5', '--label', 'team=a',
+      ]);
+      assert.throws(() => smolvm.create({ ...options, workdir: '/w' }), /-w would be ignored/);
+    });
+
     it('execs with the long --name and the command after --', () => {
       assert.deepEqual(smolvm.exec('bot-bottle-a', ['tar', '--create']).argv, ['/opt/smolvm', 'machine', 'exec', '--name', 'bot-bottle-a', '--', 'tar', '--create']);
       assert.deepEqual(smolvm.execArgv('bot-bottle-a', ['sh', '-l'], { interactive: true, tty: true, env: { TERM: 'xterm' }, workdir: '/home/node', timeout: '30s' }), [
@@ -81,9 +90,11 @@ describe('smolvm client', () => {
       assert.equal(api.memoryMib, 2048);
       assert.equal(api.image, 'node:22');
       assert.equal(api.createdAt?.toISOString(), new Date(1764400000 * 1000).toISOString());
+      assert.deepEqual([api.network, api.storageGb, api.overlayGb, api.labels, api.mountCount, api.portCount], [true, 20, 2, {}, 1, 0]);
       assert.equal(docs.state, 'hibernating');
       assert.equal(docs.pid, undefined);
       assert.equal(docs.image, undefined);
+      assert.deepEqual([docs.network, docs.labels, docs.restartPolicy], [undefined, undefined, undefined]);
     });
 
     it('explains garbage, truncated JSON and a non-array instead of crashing', () => {

@@ -17,6 +17,7 @@ import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
+import { describeCarried, settingsOf } from '../machineSettings';
 import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
 
 type FreezeStep = Step<FreezeState>;
@@ -30,6 +31,9 @@ export const probeExec: FreezeStep = {
       throw error instanceof ToolError ? await probeFailure(s, error, ctx.signal) : error;
     });
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
+    s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
+    ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
+    for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
   },
 };
 
@@ -149,7 +153,9 @@ export const packSnapshot: FreezeStep = {
     await mkdir(staging);
     ctx.defer('remove the unfinished snapshot', () => rm(staging, { recursive: true, force: true }));
     s.stagedLauncher = join(staging, LAUNCHER_NAME);
-    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher }), { signal: ctx.signal });
+    // The pack records cpus and mem; `create --from` keeps them unless its own flags differ from 4 / 8192.
+    const size = { cpus: s.machineSettings?.cpus, memoryMib: s.machineSettings?.memoryMib };
+    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher, ...size }), { signal: ctx.signal });
   },
 };
 
@@ -175,6 +181,7 @@ export const keepSnapshot: FreezeStep = {
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
       compression: s.compression,
+      machineSettings: s.machineSettings,
       tools: s.versions,
       steps: [...ctx.timings],
     };

@@ -16,6 +16,17 @@ export interface Machine {
   cpus?: number;
   memoryMib?: number;
   createdAt?: Date;
+  /** Whether the machine has network access (smolvm's `network` key). */
+  network?: boolean;
+  /** Disk sizes in GiB; undefined means smolvm's defaults (20 and 10 GiB). */
+  storageGb?: number;
+  overlayGb?: number;
+  labels?: Record<string, string>;
+  /** smolvm reports only how many mounts and port mappings a machine has, never which. */
+  mountCount?: number;
+  portCount?: number;
+  /** `never`, `always`, `on-failure` or `unless-stopped`. */
+  restartPolicy?: string;
   /** How long the VM process has run; filled in by discovery from `ps`, not by smolvm. */
   uptimeSeconds?: number;
 }
@@ -27,7 +38,11 @@ export interface CreateOptions {
   cpus?: number;
   memoryMib?: number;
   network?: boolean;
+  storageGb?: number;
+  overlayGb?: number;
+  labels?: Readonly<Record<string, string>>;
   env?: Readonly<Record<string, string>>;
+  /** Only with `image`: smolvm ignores `-w` with `--from` and uses the pack's workdir (src/cli/machine.rs:3418). */
   workdir?: string;
 }
 
@@ -81,6 +96,7 @@ export class SmolvmCli {
 
   create(options: CreateOptions): ToolCommand<void> {
     if (options.image && options.from) throw new UserError('A machine is created either from an image or from a .smolmachine file, not both.');
+    if (options.from && options.workdir) throw new UserError('smolvm takes the working folder of a machine made from a .smolmachine from the file itself; -w would be ignored.');
     return { argv: [this.bin, 'machine', 'create', ...createFlags(options)], parse: () => undefined };
   }
 
@@ -149,6 +165,9 @@ function createFlags(o: CreateOptions): string[] {
   if (o.cpus !== undefined) flags.push('--cpus', String(o.cpus));
   if (o.memoryMib !== undefined) flags.push('--mem', String(o.memoryMib));
   if (o.network) flags.push('--net');
+  if (o.storageGb !== undefined) flags.push('--storage', String(o.storageGb));
+  if (o.overlayGb !== undefined) flags.push('--overlay', String(o.overlayGb));
+  for (const [key, value] of Object.entries(o.labels ?? {})) flags.push('--label', `${key}=${value}`);
   for (const [key, value] of Object.entries(o.env ?? {})) flags.push('-e', `${key}=${value}`);
   if (o.workdir) flags.push('-w', o.workdir);
   return flags;
@@ -193,7 +212,21 @@ export function parseMachine(value: unknown, what = 'machine ls'): Machine {
     cpus: optionalNumber(raw.cpus),
     memoryMib: optionalNumber(raw.memory_mib),
     createdAt: typeof raw.created_at === 'number' ? new Date(raw.created_at * 1000) : undefined,
+    network: typeof raw.network === 'boolean' ? raw.network : undefined,
+    storageGb: optionalNumber(raw.storage_gb),
+    overlayGb: optionalNumber(raw.overlay_gb),
+    labels: optionalLabels(raw.labels),
+    mountCount: optionalNumber(raw.mounts),
+    portCount: optionalNumber(raw.ports),
+    restartPolicy: optionalString(raw.restart_policy),
   };
+}
+
+/** smolvm's labels are a string-to-string object (`{}` when none); anything else is not labels. */
+function optionalLabels(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return entries.every(([, v]) => typeof v === 'string') ? Object.fromEntries(entries as [string, string][]) : undefined;
 }
 
 /** Finds the closing lines by their prefix, never by position: smolvm adds notes around them. */

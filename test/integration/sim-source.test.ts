@@ -1,0 +1,124 @@
+/**
+ * The smolvm stand-in against smolvm v1.9.3's own source (test/sim/SMOLVM-SOURCE.md), one test
+ * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
+import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
+
+let data: SimDataDir;
+
+function sim(args: string[], env: Record<string, string> = {}): Promise<SimResult> {
+  return runSim(args, { dataDir: data.dataDir, env });
+}
+
+async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const result = await sim(args, env);
+  assert.equal(result.exitCode, 0, `smolvm ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
+async function status(name: string): Promise<Record<string, unknown>> {
+  return JSON.parse(await ok(['machine', 'status', '--name', name, '--json'])) as Record<string, unknown>;
+}
+
+/** The manifest JSON of a sidecar, located through its footer. */
+function manifestOf(sidecar: string): Record<string, unknown> {
+  const bytes = readFileSync(sidecar);
+  const start = Number(bytes.readBigUInt64LE(bytes.length - 64 + 36));
+  return JSON.parse(bytes.subarray(start, bytes.length - 64).toString()) as Record<string, unknown>;
+}
+
+describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
+  this.timeout(120_000);
+  let registry: Registry;
+  /** Packed with --cpus 2 --mem 2048 from an image whose WorkingDir is /home/node. */
+  let sidecar: string;
+
+  before(async () => {
+    assertSimBuilt();
+    data = makeSimDataDir();
+    await ok(['machine', 'create', '--name', 'image-source', '--image', 'node:22']);
+    registry = await startRegistry();
+    const layer = gzipLayer(tarDirectory(machineRootfs(data.dataDir, 'image-source')));
+    const pushed = await pushImage(registry.pushHost, 'bot-bottle/source', 'v1', [layer], { config: { WorkingDir: '/home/node' } });
+    const out = join(data.scratch, 'sized');
+    await ok(['pack', 'create', '--image', pushed.ref, '-o', out, '--cpus', '2', '--mem', '2048']);
+    sidecar = `${out}.smolmachine`;
+  });
+
+  after(async () => {
+    await registry?.stop();
+    data?.cleanup();
+  });
+
+  describe('machine create --from', () => {
+    it('pack create records network false and the size it was given (src/cli/pack.rs:480-482)', () => {
+      const manifest = manifestOf(sidecar);
+      assert.deepEqual([manifest.network, manifest.cpus, manifest.mem], [false, 2, 2048]);
+    });
+
+    it('network is the pack’s OR --net OR any --allow-cidr/--allow-host (src/cli/machine.rs:100, 112-128, 3347-3358)', async () => {
+      const cases: Array<[string, string[], boolean]> = [
+        ['net-none', [], false],
+        ['net-flag', ['--net'], true],
+        ['net-cidr', ['--allow-cidr', '127.0.0.16/32'], true],
+        ['net-host', ['--allow-host', '127.0.0.1'], true],
+        ['net-local', ['--outbound-localhost-only'], true],
+      ];
+      for (const [name, flags, network] of cases) {
+        await ok(['machine', 'create', '--name', name, '--from', sidecar, ...flags]);
+        assert.equal((await status(name)).network, network, name);
+      }
+    });
+
+    it('an --allow-cidr that is no CIDR is a clap usage error, exit 2 (src/smolfile.rs:86-104, src/cli/machine.rs:3001)', async () => {
+      const result = await sim(['machine', 'create', '--name', 'bad-cidr', '--from', sidecar, '--allow-cidr', '127.0.0.300/32']);
+      assert.equal(result.exitCode, 2, result.stderr);
+      assert.match(result.stderr, /^error: invalid value '127\.0\.0\.300\/32' for '--allow-cidr <CIDR>': invalid CIDR/);
+    });
+
+    it('--cpus/--mem win only when they differ from 4/8192 (src/cli/machine.rs:3336-3345)', async () => {
+      await ok(['machine', 'create', '--name', 'size-default', '--from', sidecar, '--cpus', '4', '--mem', '8192']);
+      await ok(['machine', 'create', '--name', 'size-other', '--from', sidecar, '--cpus', '3', '--mem', '1024']);
+      const [kept, changed] = [await status('size-default'), await status('size-other')];
+      assert.deepEqual([kept.cpus, kept.memory_mib], [2, 2048]);
+      assert.deepEqual([changed.cpus, changed.memory_mib], [3, 1024]);
+    });
+
+    it('-w is ignored: the pack’s workdir is used (src/cli/machine.rs:3418)', async () => {
+      await createRunningMachine(data.dataDir, 'workdir-from', ['--from', sidecar, '-w', '/tmp']);
+      assert.equal(await ok(['machine', 'exec', '--name', 'workdir-from', '--', 'sh', '-c', 'pwd']), '/home/node\n');
+    });
+
+    it('--storage, --overlay and --label are the flags’ (src/cli/machine.rs:3419-3425)', async () => {
+      await ok(['machine', 'create', '--name', 'disks', '--from', sidecar, '--storage', '30', '--overlay', '5', '--label', 'team=a', '--label', 'x=']);
+      const machine = await status('disks');
+      assert.deepEqual([machine.storage_gb, machine.overlay_gb, machine.labels], [30, 5, { team: 'a', x: '' }]);
+    });
+  });
+
+  describe('machine ls --json / status --json', () => {
+    it('prints the 31 keys of machine_status_json in alphabetical order (src/cli/vm_common.rs:2469-2520)', async () => {
+      const keys = [
+        'cmd', 'cpus', 'created_at', 'cuda', 'cuda_fork_pool_size', 'cuda_vram_limit_mib', 'entrypoint', 'ephemeral', 'forkable',
+        'forkpoint_held', 'gpu', 'gpu_vram_mib', 'health_cmd', 'health_interval_secs', 'health_retries', 'health_startup_grace_secs',
+        'health_timeout_secs', 'image', 'labels', 'memory_mib', 'mounts', 'name', 'network', 'overlay_gb', 'pid', 'ports',
+        'restart_count', 'restart_max_retries', 'restart_policy', 'state', 'storage_gb',
+      ];
+      const listed = (JSON.parse(await ok(['machine', 'ls', '--json'])) as Array<Record<string, unknown>>).find((m) => m.name === 'image-source');
+      assert.deepEqual(Object.keys(listed ?? {}), keys);
+      assert.deepEqual(Object.keys(await status('image-source')), keys);
+      assert.deepEqual([listed?.network, listed?.labels, listed?.restart_policy, listed?.storage_gb], [false, {}, 'never', null]);
+    });
+
+    it('never shows the egress allow-list (src/cli/vm_common.rs:2469-2520: no allowed_cidrs key)', async () => {
+      await ok(['machine', 'create', '--name', 'allow-listed', '--image', 'node:22', '--allow-cidr', '127.0.0.16/32']);
+      const printed = await ok(['machine', 'status', '--name', 'allow-listed', '--json']);
+      assert.equal((JSON.parse(printed) as Record<string, unknown>).network, true);
+      assert.doesNotMatch(printed, /127\.0\.0\.16/);
+    });
+  });
+});
