@@ -3,7 +3,7 @@
  * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
 import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
@@ -97,6 +97,33 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       await ok(['machine', 'create', '--name', 'disks', '--from', sidecar, '--storage', '30', '--overlay', '5', '--label', 'team=a', '--label', 'x=']);
       const machine = await status('disks');
       assert.deepEqual([machine.storage_gb, machine.overlay_gb, machine.labels], [30, 5, { team: 'a', x: '' }]);
+    });
+  });
+
+  describe('machine cp progress', () => {
+    const SIZE = String.raw`\d+(?:\.\d) (?:B|KB|MB|GB)|\d+ B`;
+
+    it('a download redraws `Downloading G -> H: X (R/s)` with \\r, no total, and one newline at the very end (src/cli/mod.rs:114-169, src/cli/machine.rs:4989-4992)', async () => {
+      await createRunningMachine(data.dataDir, 'copier', ['--image', 'node:22']);
+      await ok(['machine', 'exec', '--name', 'copier', '--', 'sh', '-c', 'yes | head -c 2097152 > /var/tmp/blob']);
+      const local = join(data.scratch, 'blob');
+      const result = await sim(['machine', 'cp', 'copier:/var/tmp/blob', local], { SMOLVM_SIM_CP_RATE: String(2 * 1024 * 1024) });
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.equal(result.stderr.indexOf('\n'), result.stderr.length - 1, 'the only newline ends the output');
+      const redraws = result.stderr.slice(0, -1).split('\r');
+      assert.equal(redraws.shift(), '', 'every redraw starts with \\r');
+      assert.ok(redraws.length >= 3, `updates every 250 ms over a one-second copy, got ${JSON.stringify(result.stderr)}`);
+      const line = new RegExp(`^Downloading /var/tmp/blob -> ${local}: (${SIZE}) \\((${SIZE})/s\\)$`);
+      for (const redraw of redraws) assert.match(redraw, line);
+      assert.match(redraws.at(-1) ?? '', /: 2\.0 MB \(/);
+    });
+
+    it('an upload of at most 1 MiB prints only its final line, with total and percentage (src/agent/client.rs:2083-2089, src/cli/mod.rs:135-161)', async () => {
+      const small = join(data.scratch, 'small');
+      writeFileSync(small, Buffer.alloc(1024 * 1024));
+      const result = await sim(['machine', 'cp', small, 'copier:/var/tmp/small'], { SMOLVM_SIM_CP_RATE: String(512 * 1024) });
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.match(result.stderr, new RegExp(`^Uploading ${small} -> /var/tmp/small: 1\\.0 MB / 1\\.0 MB \\(100\\.0%, (${SIZE})/s\\)\\n$`));
     });
   });
 

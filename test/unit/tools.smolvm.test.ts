@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
 import { runTool } from '../../src/core/run';
-import { isSmolvmError, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
+import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
 import type { RunOptions, RunResult } from '../../src/core/run';
 
 const smolvm = new SmolvmCli('/opt/smolvm');
@@ -103,6 +103,18 @@ describe('smolvm client', () => {
       assert.throws(() => parseMachineList('{"name":"x"}'), /expected a JSON array/);
       assert.throws(() => parseMachineList('[{"state":"running"}]'), /a machine has no name/);
       assert.throws(() => parseMachineList(''), (e: Error) => e instanceof ToolError && /got "nothing"/.test(e.message));
+    });
+
+    it('reads copy progress in smolvm’s own formats (src/cli/mod.rs:53-67, 146-169)', () => {
+      // A download has no total (src/cli/machine.rs:4989-4992); an upload has one.
+      assert.deepEqual(parseCopyProgress('Downloading /var/tmp/.bot-bottle-commit.tar.gz -> /tmp/x/rootfs.tar.gz: 1.0 GB (50.0 MB/s)'), {
+        bytes: 1024 ** 3, totalBytes: undefined, rate: '50.0 MB/s',
+      });
+      assert.deepEqual(parseCopyProgress('Uploading a -> /b: 1.0 MB / 4.0 MB (25.0%, 5.0 MB/s)'), { bytes: 1024 ** 2, totalBytes: 4 * 1024 ** 2, rate: '5.0 MB/s' });
+      assert.deepEqual(parseCopyProgress('Downloading /a -> /my: dir/b: 512 B (512 B/s)'), { bytes: 512, totalBytes: undefined, rate: '512 B/s' });
+      assert.equal(parseCopyProgress('Downloading /a -> b: 16.5 MB (1.2 GB/s)')?.bytes, Math.round(16.5 * 1024 ** 2));
+      assert.equal(parseCopyProgress('Extracting .smolmachine assets...'), undefined);
+      assert.equal(parseCopyProgress("Error: agent operation failed: read file: guest streamed 5 bytes, exceeding the 4 byte cap"), undefined);
     });
 
     it('finds the pack lines by prefix, wherever smolvm puts them', () => {

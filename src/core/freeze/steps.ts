@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError, UserError } from '../errors';
+import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
@@ -81,10 +82,12 @@ export const copyArchiveOut: FreezeStep = {
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
+    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
     await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
       signal: ctx.signal,
-      onLine: (_stream, line) => reportCopy(ctx, line),
+      onLine: (_stream, line) => reportCopy(ctx, line, size),
     });
     s.archiveBytes = await fileSize(s.archive);
     await removeVmArchive(s);
@@ -194,9 +197,20 @@ async function removeVmArchive(s: FreezeState): Promise<void> {
   await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
-function reportCopy(ctx: StepContext, line: string): void {
+/** The size of a file in the VM, or undefined when `stat` cannot tell (the copy then shows no fraction). */
+async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number | undefined> {
+  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal }).catch(() => undefined);
+  const size = Number(stat?.stdout.trim());
+  return stat && /^\d+$/.test(stat.stdout.trim()) && size > 0 ? size : undefined;
+}
+
+/** A fraction only when the size is known; smolvm rounds what it has copied, so it is capped at 1. */
+function reportCopy(ctx: StepContext, line: string, size: number | undefined): void {
   const progress = parseCopyProgress(line);
-  if (progress) ctx.progress(progress.fraction, progress.detail);
+  if (!progress) return;
+  const copied = formatBytes(progress.bytes);
+  if (size === undefined) ctx.progress(0, `${copied} copied, ${progress.rate}`);
+  else ctx.progress(Math.min(1, progress.bytes / size), `${copied} of ${formatBytes(size)}, ${progress.rate}`);
 }
 
 function needTool<T>(tool: T | undefined, name: string): T {

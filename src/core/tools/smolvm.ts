@@ -260,9 +260,31 @@ function optionalNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-/** `machine cp` progress on stderr, e.g. `Downloading x: 1.0 MB / 2.0 MB (50.0%, 5.0 MB/s)`. */
-export function parseCopyProgress(line: string): { fraction: number; detail: string } | undefined {
-  const match = /:\s*(\S+ \S+) \/ (\S+ \S+) \((\d+(?:\.\d+)?)%/.exec(line);
+export interface CopyProgress {
+  /** Bytes copied so far, as smolvm rounds them (one decimal of KB, MB or GB). */
+  bytes: number;
+  /** The whole size, which smolvm shows for uploads only. */
+  totalBytes?: number;
+  /** smolvm's own rate text, e.g. "50.0 MB/s". */
+  rate: string;
+}
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
+/** The end of a line, after its label: `X / Y (P%, R/s)` with a known total, else `X (R/s)` (src/cli/mod.rs:146-169). */
+const COPY_PROGRESS = new RegExp(String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)$`);
+
+/**
+ * One line (or `\r` redraw) of `machine cp` progress on stderr, e.g. a download's
+ * `Downloading /g -> /h: 1.0 GB (50.0 MB/s)`, which has no total (src/cli/machine.rs:4989-4992).
+ */
+export function parseCopyProgress(line: string): CopyProgress | undefined {
+  const match = COPY_PROGRESS.exec(line.trimEnd());
   if (!match) return undefined;
-  return { fraction: Number(match[3]) / 100, detail: `${match[1]} / ${match[2]}` };
+  return { bytes: sizeBytes(match[1]), totalBytes: match[2] ? sizeBytes(match[2]) : undefined, rate: match[3] };
+}
+
+function sizeBytes(text: string): number {
+  const [number, unit] = text.split(' ');
+  return Math.round(Number(number) * SIZE_UNITS[unit]);
 }
