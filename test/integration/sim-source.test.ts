@@ -100,6 +100,21 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     });
   });
 
+  describe('machine exec user', () => {
+    it('runs as the image’s USER for an --image machine (src/cli/vm_common.rs:315-356; crun resolves the name, crates/smolvm-agent/src/main.rs:5600-5605)', async () => {
+      await createRunningMachine(data.dataDir, 'as-image-user', ['--image', 'node:22']);
+      assert.equal(await ok(['machine', 'exec', '--name', 'as-image-user', '--', 'id', '-u'], { SMOLVM_SIM_IMAGE_USER: 'node' }), '0\n', 'the USER is the image’s, fixed at create');
+      await ok(['machine', 'create', '--name', 'as-node', '--image', 'node:22'], { SMOLVM_SIM_IMAGE_USER: 'node@as-node' });
+      await ok(['machine', 'start', '--name', 'as-node']);
+      assert.equal(await ok(['machine', 'exec', '--name', 'as-node', '--', 'sh', '-c', 'id -u; id -g']), '1000\n1000\n');
+    });
+
+    it('runs as root for a --from machine: a pack has no user (crates/smolvm-pack/src/format.rs:334-419, crates/smolvm-agent/src/storage.rs:1339-1383)', async () => {
+      await createRunningMachine(data.dataDir, 'from-as-root', ['--from', sidecar]);
+      assert.equal(await ok(['machine', 'exec', '--name', 'from-as-root', '--', 'id', '-u'], { SMOLVM_SIM_IMAGE_USER: 'node' }), '0\n');
+    });
+  });
+
   describe('machine cp progress', () => {
     const SIZE = String.raw`\d+(?:\.\d) (?:B|KB|MB|GB)|\d+ B`;
 

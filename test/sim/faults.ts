@@ -75,6 +75,14 @@ export function busyExecFault(machine: string): boolean {
   return raw === '1' || raw.split(',').map((s) => s.trim()).includes(machine);
 }
 
+/**
+ * `SMOLVM_SIM_IMAGE_USER=USER[@machine]`: the `User` of the image a `create --image` machine is
+ * made from (the stand-in pulls nothing, so it cannot read it); none means root.
+ */
+export function imageUserFault(machine: string): string | undefined {
+  return rules('SMOLVM_SIM_IMAGE_USER').find((r) => !r.machine || r.machine === machine)?.point || undefined;
+}
+
 /** `SMOLVM_SIM_CP_RATE=<bytes per second>[@machine]`. */
 export function cpRateFault(machine: string): number | undefined {
   const rule = rules('SMOLVM_SIM_CP_RATE').find((r) => !r.machine || r.machine === machine);

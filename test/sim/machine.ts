@@ -4,7 +4,7 @@ import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
 import { configError, SimError } from './errors';
 import { runInitCommands } from './exec';
-import { faultPoint } from './faults';
+import { faultPoint, imageUserFault } from './faults';
 import { requireRoot } from './guest';
 import { allowCidrs, resolveEgress, type Egress } from './egress';
 import { validateName } from './names';
@@ -323,7 +323,7 @@ function createFromImage(name: string, options: CreateOptions, image: string | u
     throw configError('parse image', `invalid image reference '${image}'`);
   }
   createBaseRootfs(rootfsDir(name));
-  return { ...baseRecord(name, options), image: image ?? null };
+  return { ...baseRecord(name, options), image: image ?? null, user: imageUserFault(name) ?? null };
 }
 
 interface OpenedSidecar {
@@ -355,6 +355,9 @@ async function createFromSidecar(name: string, options: CreateOptions, sidecar: 
     workdir: manifest.workdir ?? null,
     // The pack's network OR the flags' (src/cli/machine.rs:112-128, 3353-3358).
     network: manifest.network || options.egress.network,
+    // A pack has no user field, and the packed image's info has no User: exec runs as root
+    // (crates/smolvm-pack/src/format.rs:334-419, crates/smolvm-agent/src/storage.rs:1339-1383).
+    user: null,
     source_smolmachine: sidecar.path,
   };
 }

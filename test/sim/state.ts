@@ -39,6 +39,8 @@ export interface MachineRecord {
   labels: Record<string, string>;
   init: string[];
   source_smolmachine: string | null;
+  /** The image's `User`, which exec runs as; null (root) for `--from` machines. */
+  user?: string | null;
 }
 
 export function dataDir(): string {

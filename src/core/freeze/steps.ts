@@ -28,9 +28,10 @@ export const probeExec: FreezeStep = {
   title: 'Checking that the bottle answers',
   weight: 1,
   async run(ctx, s) {
-    await runTool(s.run, s.tools.smolvm.exec(s.machine, ['true']), { signal: ctx.signal }).catch(async (error: unknown) => {
+    const id = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['id', '-u']), { signal: ctx.signal }).catch(async (error: unknown) => {
       throw error instanceof ToolError ? await probeFailure(s, error, ctx.signal) : error;
     });
+    if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
     s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
     ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
@@ -54,6 +55,18 @@ async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSigna
   else if (listed?.machine && listed.machine.state !== 'running')
     detail = `${s.machine} is ${listed.machine.state}, not running (${status}). Start it, then freeze again.`;
   return new ToolError(error.command, error.exitCode, error.stderrTail, detail);
+}
+
+/**
+ * smolvm runs exec as the image's USER (src/cli/vm_common.rs:315-356) and exec has no --user flag
+ * (src/cli/machine.rs:2625-2675): as anyone but root, tar would miss every file that user cannot read.
+ */
+function notRootError(machine: string, uid: string): UserError {
+  return new UserError(
+    `smolvm runs commands in ${machine} as user ${JSON.stringify(uid || '<nothing>')}, not as root (uid 0), because its image sets a USER. ` +
+      'A freeze must read every file, and smolvm machine exec cannot be told to run as root. Nothing was archived. ' +
+      'Make the bottle from an image that runs as root (the agent can still switch to its own user), or freeze a bottle resumed from a snapshot: those run commands as root.',
+  );
 }
 
 export const archiveRootfs: FreezeStep = {
