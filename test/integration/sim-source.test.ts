@@ -3,7 +3,7 @@
  * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
 import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
@@ -93,6 +93,32 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       assert.equal(await ok(['machine', 'exec', '--name', 'workdir-from', '--', 'sh', '-c', 'pwd']), '/home/node\n');
     });
 
+    it('keeps file owners: no remap to the host user since 1.8.1 (crates/smolvm-pack/src/extract.rs:107-167)', async () => {
+      await ok(['machine', 'create', '--name', 'owners-kept', '--from', sidecar]);
+      const root = machineRootfs(data.dataDir, 'owners-kept');
+      assert.deepEqual([statSync(join(root, 'home/node')).uid, statSync(join(root, 'tmp/claude-1000')).uid, statSync(join(root, 'etc/passwd')).uid], [1000, 1000, 0]);
+    });
+
+    it('checks neither the CRC nor a sha256: only pack run does (crates/smolvm-pack/src/packer.rs:600-619, src/cli/pack_run.rs:330-350)', async () => {
+      const bytes = readFileSync(sidecar);
+      bytes[bytes.length - 64 + 52] ^= 0xff;
+      const wrongCrc = join(data.scratch, 'wrong-crc.smolmachine');
+      writeFileSync(wrongCrc, bytes);
+      await ok(['machine', 'create', '--name', 'wrong-crc', '--from', wrongCrc]);
+    });
+
+    it('reads footer versions 1, 2 and 3 and refuses others (crates/smolvm-pack/src/format.rs:62-74, crates/smolvm-pack/src/lib.rs:43-49)', async () => {
+      for (const version of [1, 2, 3, 4]) {
+        const bytes = readFileSync(sidecar);
+        bytes.writeUInt32LE(version, bytes.length - 64 + 8);
+        const path = join(data.scratch, `v${version}.smolmachine`);
+        writeFileSync(path, bytes);
+        const result = await sim(['machine', 'create', '--name', `version-${version}`, '--from', path]);
+        if (version <= 3) assert.equal(result.exitCode, 0, result.stderr);
+        else assert.match(result.stderr, /^Error: .*unsupported version: 4$/m);
+      }
+    });
+
     it('--storage, --overlay and --label are the flags’ (src/cli/machine.rs:3419-3425)', async () => {
       await ok(['machine', 'create', '--name', 'disks', '--from', sidecar, '--storage', '30', '--overlay', '5', '--label', 'team=a', '--label', 'x=']);
       const machine = await status('disks');
@@ -139,6 +165,15 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       const result = await sim(['machine', 'cp', small, 'copier:/var/tmp/small'], { SMOLVM_SIM_CP_RATE: String(512 * 1024) });
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, new RegExp(`^Uploading ${small} -> /var/tmp/small: 1\\.0 MB / 1\\.0 MB \\(100\\.0%, (${SIZE})/s\\)\\n$`));
+    });
+  });
+
+  describe('the top level', () => {
+    it('has no version subcommand: a clap usage error, exit 2 (src/main.rs:24-82); --version prints the crate version (src/main.rs:9-22, Cargo.toml:23)', async () => {
+      const result = await sim(['version']);
+      assert.equal(result.exitCode, 2, result.stderr);
+      assert.match(result.stderr, /^error: unrecognized subcommand 'version'\n/);
+      assert.equal(await ok(['--version']), 'smolvm 1.9.3\n');
     });
   });
 

@@ -418,8 +418,8 @@ describe('smolvm stand-in', function () {
       assert.deepEqual([manifest.image, manifest.workdir, manifest.user], [pushedRef, '/home/node', 'node']);
     });
 
-    it('creates a machine from the sidecar with contents and modes kept and every owner remapped to 501', async () => {
-      const created = await sim(['machine', 'create', '--name', 'bot-bottle-resumed', '--from', sidecar]);
+    it('creates a machine from the sidecar with contents and modes kept, and every owner remapped to 501 when asked (smolvm before 1.8.1)', async () => {
+      const created = await sim(['machine', 'create', '--name', 'bot-bottle-resumed', '--from', sidecar], { SMOLVM_SIM_REMAP_UID: '501' });
       assert.equal(created.exitCode, 0, created.stderr);
       assert.deepEqual(created.stdout.split('\n').slice(0, 2), ['Extracting .smolmachine assets...', 'Created machine: bot-bottle-resumed']);
       const root = machineRootfs(data.dataDir, 'bot-bottle-resumed');
@@ -450,7 +450,8 @@ describe('smolvm stand-in', function () {
       const junk = join(data.scratch, 'junk.smolmachine');
       writeFileSync(junk, randomBytes(4096));
       assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-junk', '--from', junk]), /not a \.smolmachine/);
-      assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-arch', '--from', sidecar], { SMOLVM_SIM_HOST_ARCH: 'riscv64' }), /does not match this host/);
+      // src/platform/mod.rs:249-264
+      assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-arch', '--from', sidecar], { SMOLVM_SIM_HOST_ARCH: 'riscv64' }), /^Error: agent operation failed: platform mismatch: this artifact is built for architecture '(amd64|arm64)'/m);
       const names = (await listMachines()).map((m) => m.name);
       assert.ok(!names.some((name) => String(name).startsWith('bad-')), names.join(','));
     });
@@ -500,7 +501,12 @@ describe('smolvm stand-in', function () {
       const out = join(data.scratch, 'frozen', 'committed-smolmachine');
       mkdirSync(join(data.scratch, 'frozen'));
       assert.equal((await sim(['pack', 'create', '--image', pushed.ref, '-o', out])).exitCode, 0);
-      await createRunningMachine(data.dataDir, 'bot-bottle-thawed', ['--from', `${out}.smolmachine`]);
+      // The seed's case: smolvm before 1.8.1 gave every file to the host user (501), so the
+      // agent's /tmp/claude-1000 and home had to be chowned back.
+      for (const args of [['machine', 'create', '--name', 'bot-bottle-thawed', '--from', `${out}.smolmachine`], ['machine', 'start', '--name', 'bot-bottle-thawed']]) {
+        const result = await sim(args, { SMOLVM_SIM_REMAP_UID: '501' });
+        assert.equal(result.exitCode, 0, result.stderr);
+      }
       const root = machineRootfs(data.dataDir, 'bot-bottle-thawed');
       assert.ok(!existsSync(join(root, 'tmp')) && !existsSync(join(root, 'var/tmp')) && !existsSync(join(root, 'proc')));
       assert.equal(statSync(join(root, 'home/node/project/README.md')).uid, 501);

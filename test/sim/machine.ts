@@ -4,7 +4,7 @@ import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
 import { configError, SimError } from './errors';
 import { runInitCommands } from './exec';
-import { faultPoint, imageUserFault } from './faults';
+import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
 import { allowCidrs, resolveEgress, type Egress } from './egress';
 import { validateName } from './names';
@@ -18,8 +18,6 @@ import {
 } from './state';
 export const DEFAULT_CPUS = 4;
 export const DEFAULT_MEMORY_MIB = 8192;
-/** smolvm packing maps every file to one host uid; on macOS that is the first user's uid, 501. */
-export const PACK_REMAP_UID = 501;
 
 const NAME_OPTION = { long: 'name', short: 'n', value: 'NAME' };
 
@@ -340,7 +338,8 @@ async function createFromSidecar(name: string, options: CreateOptions, sidecar: 
   const manifest: PackManifest = sidecar.info.manifest;
   out('Extracting .smolmachine assets...');
   await extractSidecar(sidecar.path, sidecar.info, rootfsDir(name));
-  remapOwnership(rootfsDir(name), PACK_REMAP_UID);
+  const remapUid = remapUidFault();
+  if (remapUid !== undefined) remapOwnership(rootfsDir(name), remapUid);
   return {
     ...baseRecord(name, options),
     // A flag wins only when it differs from its default, so `--cpus 4` cannot override a pack's 2
