@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
 import { runTool } from '../../src/core/run';
-import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
+import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli, smolvmErrorLine } from '../../src/core/tools/smolvm';
 import type { RunOptions, RunResult } from '../../src/core/run';
 
 const smolvm = new SmolvmCli('/opt/smolvm');
@@ -130,6 +130,15 @@ describe('smolvm client', () => {
       assert.equal(isSmolvmError(ok('', 'tar: file changed as we read it', 1)), false);
       assert.equal(isSmolvmError(ok('', '', 124)), false);
       assert.equal(isSmolvmError(ok('', '', 0)), false);
+    });
+
+    it('counts only smolvm’s own last Error: line, even after \\r copy progress (src/main.rs:211-216, src/cli/mod.rs:114-144)', () => {
+      // A guest's own "Error:" line, printed before its last line, is the guest's (vm_common.rs:192-209).
+      assert.equal(isSmolvmError(ok('', 'Error: unknown flag --x\nUsage: tool [flags]\n', 1)), false);
+      assert.equal(isSmolvmError(ok('', 'note: x\nError: vm not found: bot-bottle-a\n', 1)), true);
+      const cpFailed = "\rDownloading /var/tmp/a -> /h/a: 16.0 MB (50.0 MB/s)\rDownloading /var/tmp/a -> /h/a: 32.0 MB (50.0 MB/s)Error: agent operation failed: read file: guest streamed 33554432 bytes, exceeding the 16777216 byte cap\n";
+      assert.equal(isSmolvmError(ok('', cpFailed, 1)), true);
+      assert.equal(smolvmErrorLine(cpFailed), 'Error: agent operation failed: read file: guest streamed 33554432 bytes, exceeding the 16777216 byte cap');
     });
   });
 

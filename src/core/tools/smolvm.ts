@@ -188,9 +188,23 @@ function copyEnd(end: CopyEnd): string {
   return `${validateMachineName(end.machine)}:${end.path}`;
 }
 
-/** smolvm's own failure (not the guest's): it says so on stderr with an `Error:` line. */
+/**
+ * smolvm's own failure (not the guest's): its `Error:` line is the last thing it writes
+ * (src/main.rs:211-216), so only the last line counts; an `Error:` line a guest printed earlier
+ * does not. After `machine cp` progress there is no newline, so the line may start with the last
+ * `\r` redraw: `\rDownloading ...: 1.0 MB (5.0 MB/s)Error: ...` (src/cli/mod.rs:114-144).
+ */
 export function isSmolvmError(result: Pick<RunResult, 'exitCode' | 'stderr'>): boolean {
-  return result.exitCode !== 0 && /^Error: /m.test(result.stderr);
+  return result.exitCode !== 0 && smolvmErrorLine(result.stderr) !== undefined;
+}
+
+/** smolvm's own `Error: ...` at the end of stderr, or undefined. */
+export function smolvmErrorLine(stderr: string): string | undefined {
+  const last = stderr.trimEnd().split('\n').at(-1) ?? '';
+  const shown = last.slice(last.lastIndexOf('\r') + 1);
+  const afterProgress = COPY_PROGRESS_THEN_ERROR.exec(shown);
+  if (afterProgress) return afterProgress[4];
+  return shown.startsWith('Error: ') ? shown : undefined;
 }
 
 export function parseMachineList(stdout: string): Machine[] {
@@ -272,7 +286,9 @@ export interface CopyProgress {
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
 const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
 /** The end of a line, after its label: `X / Y (P%, R/s)` with a known total, else `X (R/s)` (src/cli/mod.rs:146-169). */
-const COPY_PROGRESS = new RegExp(String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)$`);
+const PROGRESS_TAIL = String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)`;
+const COPY_PROGRESS = new RegExp(`${PROGRESS_TAIL}$`);
+const COPY_PROGRESS_THEN_ERROR = new RegExp(`${PROGRESS_TAIL}(Error: .*)$`);
 
 /**
  * One line (or `\r` redraw) of `machine cp` progress on stderr, e.g. a download's
