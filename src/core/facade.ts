@@ -9,7 +9,7 @@ import { freezeBottle } from './freeze/smolmachines';
 import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
-import { resumeBottle } from './resume';
+import { resumeBottle, type ResumedBottle } from './resume';
 import { runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
@@ -19,7 +19,7 @@ import type { Snapshot } from './state';
 
 export { isRunning, type Bottle } from './bottles';
 export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
-export { MachineExistsError } from './resume';
+export { MachineExistsError, type ResumedBottle } from './resume';
 export { SmolvmMissingError, type CoreLogs } from './services';
 export { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type CoreSettings, type Settings } from './settings';
 export { SnapshotExistsError, type ExportedFiles } from './snapshots';
@@ -88,8 +88,8 @@ export class BotBottle {
     return freezeBottle(this.services, slug, options);
   }
 
-  /** Resolves to the name of the machine that now runs. */
-  resume(snapshot: Snapshot, options: OperationOptions & ResumePlacement): Promise<string> {
+  /** Resolves to the machine that now runs, and what of the frozen machine's settings it lacks. */
+  resume(snapshot: Snapshot, options: OperationOptions & ResumePlacement): Promise<ResumedBottle> {
     return resumeBottle(this.services, snapshot, options);
   }
 

@@ -9,6 +9,7 @@ import { CLEANUP_TIMEOUT_MS, runPipeline, type PipelineProgress, type Step } fro
 import type { Services } from './services';
 import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
+import { createOptionsFor, describeCarried, UNRECORDED_SETTINGS } from './machineSettings';
 import { runTool } from './run';
 import type { SmolvmCli } from './tools/smolvm';
 
@@ -30,6 +31,15 @@ export interface ResumeState {
   replaced: boolean;
   /** Set once the machine is up and initialised: from then on it is kept. */
   ready: boolean;
+  /** What the machine had that this resume could not give back, in the user's words. */
+  notCarried: string[];
+}
+
+export interface ResumedBottle {
+  /** The machine that now runs. */
+  machine: string;
+  /** What the frozen machine had, or may have had, that the resumed one lacks: for the user to redo. */
+  notCarried: string[];
 }
 
 /** A machine of that name exists and the caller did not ask to replace it. */
@@ -67,7 +77,12 @@ export const createFromSidecar: Step<ResumeState> = {
   weight: 50,
   async run(ctx, s) {
     ctx.defer('delete the half-created machine', () => (s.ready ? undefined : deleteMachine(s)));
-    await runTool(s.services.run, s.smolvm.create({ name: s.machine, from: s.snapshot.sidecar }), { signal: ctx.signal });
+    const settings = s.snapshot.record?.machineSettings;
+    s.notCarried = settings ? settings.notCarried : [UNRECORDED_SETTINGS];
+    if (settings) ctx.log.info(`Carried over: ${describeCarried(settings)}`);
+    for (const lost of s.notCarried) ctx.log.warn(`Not carried over: ${lost}`);
+    const options = { name: s.machine, from: s.snapshot.sidecar, ...createOptionsFor(settings) };
+    await runTool(s.services.run, s.smolvm.create(options), { signal: ctx.signal });
   },
 };
 
@@ -107,7 +122,7 @@ export interface ResumeOptions {
   replace?: boolean;
 }
 
-export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions, steps = RESUME_STEPS): Promise<string> {
+export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions, steps = RESUME_STEPS): Promise<ResumedBottle> {
   const slug = validateSlug(options.asSlug ?? snapshot.slug, services.prefix);
   const machine = machineName(slug, services.prefix);
   const smolvm = services.smolvm();
@@ -115,15 +130,16 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
-      snapshot, machine, smolvm, services, replace: options.replace ?? false, replaced: false, ready: false,
+      snapshot, machine, smolvm, services, replace: options.replace ?? false, replaced: false, ready: false, notCarried: [],
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);
     await runPipeline(steps, state, { signal: options.signal, log: services.logs.main, onProgress: options.onProgress }).catch((error: unknown) => {
       throw isCancelled(error) && state.replaced ? new CancelledError(error.message, `The machine ${machine} it was to replace had already been deleted.`) : error;
     });
-    services.logs.main.info(`${machine} is running.`);
-    return machine;
+    const lost = state.notCarried.length > 0 ? ` Not carried over: ${state.notCarried.join('; ')}.` : '';
+    services.logs.main.info(`${machine} is running.${lost}`);
+    return { machine, notCarried: state.notCarried };
   } finally {
     for (const lock of locks.reverse()) await lock.release();
   }

@@ -113,13 +113,14 @@ async function runProcess(log: Log, argv: readonly string[], options: RunOptions
 
 function childOptions(log: Log, note: (message: string) => void, options: RunOptions): Options {
   const logLine = (stream: Stream) =>
-    function* (line: unknown) {
-      const text = String(line);
-      if (stream === 'stdout' && options.quietStdout) log.trace(`  ${text}`);
-      else note(`  ${text}`);
+    splitLines((text, redraw) => {
+      // A redraw is overwritten at once on a terminal: it goes to onLine (progress), not to the log.
+      if (!redraw) {
+        if (stream === 'stdout' && options.quietStdout) log.trace(`  ${text}`);
+        else note(`  ${text}`);
+      }
       options.onLine?.(stream, text);
-      yield text;
-    };
+    });
   return {
     reject: false,
     // Its own process group, so that cancelling reaches grandchildren too.
@@ -133,6 +134,38 @@ function childOptions(log: Log, note: (message: string) => void, options: RunOpt
     stderr: [logLine('stderr')],
     stripFinalNewline: true,
   } as Options;
+}
+
+/**
+ * An execa transform that passes output through unchanged and cuts it into lines as it arrives: at
+ * "\n", and at the "\r" a progress bar redraws its line with (smolvm machine cp prints
+ * `\rDownloading ...` with no newline until the end). A "\r" that ends a chunk may be half of
+ * "\r\n", so that chunk's last redraw is cut when the next chunk comes.
+ */
+export function splitLines(onLine: (text: string, redraw: boolean) => void) {
+  const decoder = new TextDecoder();
+  let pending = '';
+  return {
+    binary: true,
+    *transform(chunk: Uint8Array) {
+      pending += decoder.decode(chunk, { stream: true });
+      const ends = /\r\n|\n|\r(?=[^])/g;
+      let start = 0;
+      for (let end = ends.exec(pending); end; end = ends.exec(pending)) {
+        const text = pending.slice(start, end.index);
+        const redraw = end[0] === '\r';
+        if (!(redraw && text === '')) onLine(text, redraw);
+        start = ends.lastIndex;
+      }
+      pending = pending.slice(start);
+      yield chunk;
+    },
+    // eslint-disable-next-line require-yield -- execa wants a generator here; the output already went through.
+    *final() {
+      const rest = (pending + decoder.decode()).replace(/\r$/, '');
+      if (rest !== '') onLine(rest, false);
+    },
+  };
 }
 
 type KillReason = 'aborted' | 'timeout' | undefined;

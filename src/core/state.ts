@@ -9,6 +9,7 @@ import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } 
 import { basename, dirname, join } from 'node:path';
 import { describeFsError, UserError } from './errors';
 import { exists, isProcessAlive, writeFileAtomic } from './fsutil';
+import type { MachineSettings } from './machineSettings';
 import { slugProblem } from './names';
 
 export const LAUNCHER_NAME = 'committed-smolmachine';
@@ -43,6 +44,8 @@ export interface SnapshotRecord {
   compression?: string;
   /** Set when the sidecar was imported from a file rather than frozen here. */
   importedFrom?: string;
+  /** The machine's settings as smolvm reported them at freeze time, for the resume to give back. */
+  machineSettings?: MachineSettings;
   tools: Record<string, string>;
   steps: StepTiming[];
 }

@@ -109,7 +109,8 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
 
 function bottleDescription(bottle: Bottle): string {
   const machine = bottle.machine;
-  if (!machine) return vscode.l10n.t('frozen · {0}', formatTime(bottle.snapshot!.createdAt));
+  // Not smolvm's word "frozen": for smolvm that is a machine fork base (src/config.rs:57-65), not a snapshot.
+  if (!machine) return vscode.l10n.t('snapshot · {0}', formatTime(bottle.snapshot!.createdAt));
   const parts = [machine.state];
   if (machine.image) parts.push(machine.image);
   if (machine.uptimeSeconds !== undefined) parts.push(vscode.l10n.t('up {0}', formatDuration(machine.uptimeSeconds * 1000)));

@@ -19,7 +19,7 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
   const slug = placement.asSlug ?? snapshot.slug;
   const what = vscode.l10n.t('Resuming {0}', slug);
   try {
-    const machine = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
+    const { machine } = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
       deps.core().resume(snapshot, { signal, onProgress, ...placement }),
     );
     const openShell = vscode.l10n.t('Open Shell');

@@ -35,7 +35,7 @@ export async function resolveBottle(deps: CommandDeps, target: Target, want: Wan
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
-    candidates.map((bottle) => ({ label: bottle.slug, description: bottle.machine?.state ?? vscode.l10n.t('frozen'), detail: bottle.machineName, bottle })),
+    candidates.map((bottle) => ({ label: bottle.slug, description: bottle.machine?.state ?? vscode.l10n.t('snapshot only'), detail: bottle.machineName, bottle })),
     { placeHolder: want.placeHolder },
   );
   return picked?.bottle;

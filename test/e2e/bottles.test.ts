@@ -201,7 +201,7 @@ describe('the Bottles view in a real VS Code', function () {
     const { page } = wb();
     wb().smolvm('machine', 'delete', '--name', 'bot-bottle-demo-docs', '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
-    await treeItem(page, /^demo-docs.*frozen/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-docs.*snapshot ·/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('tree'), 'tree');
     await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);

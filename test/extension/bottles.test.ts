@@ -75,7 +75,7 @@ describe('the Bottles view', () => {
     const shown = await rows();
     assert.ok(shown.some((r) => /^ext-run: running · node:22 \[bottle\+running\]$/.test(r)), shown.join('\n'));
     assert.ok(shown.some((r) => /^ext-made: created · alpine \[bottle\+machine\]$/.test(r)), shown.join('\n'));
-    assert.ok(shown.some((r) => /^ext-frozen: frozen · \d{4}-\d\d-\d\d \d\d:\d\d \[bottle\+frozen\]$/.test(r)), shown.join('\n'));
+    assert.ok(shown.some((r) => /^ext-frozen: snapshot · \d{4}-\d\d-\d\d \d\d:\d\d \[bottle\+frozen\]$/.test(r)), shown.join('\n'));
     assert.ok(!shown.some((r) => r.startsWith('not-a-bottle')), 'machines without the prefix are not bottles');
 
     await sim('sim', 'set-state', '-n', 'bot-bottle-ext-made', 'unreachable');

@@ -365,6 +365,29 @@ const CASES: Case[] = [
     after: () => assertNothingLeft(world.stateRoot, 'paused'),
   },
   {
+    // smolvm runs exec as the image's USER (src/cli/vm_common.rs:315-356, :349) and exec has no --user (src/cli/machine.rs:2625-2675).
+    input: 'Freeze of a bottle whose image runs commands as a non-root USER',
+    act: async () => {
+      const undo = world.withEnv({ SMOLVM_SIM_IMAGE_USER: 'node@bot-bottle-asnode' });
+      try {
+        world.createRunningBottle('asnode');
+      } finally {
+        undo();
+      }
+      return freezeBottle(services(), 'asnode', { signal: signal() });
+    },
+    expected: () => ({
+      error:
+        'Checking that the bottle answers failed: smolvm runs commands in bot-bottle-asnode as user "1000", not as root (uid 0), because its image sets a USER. ' +
+        'A freeze must read every file, and smolvm machine exec cannot be told to run as root. Nothing was archived. ' +
+        'Make the bottle from an image that runs as root (the agent can still switch to its own user), or freeze a bottle resumed from a snapshot: those run commands as root.',
+    }),
+    after: async () => {
+      await assertNothingLeft(world.stateRoot, 'asnode');
+      assert.ok(!existsSync(join(world.stateRoot, 'asnode', 'snapshot.json')), 'no snapshot');
+    },
+  },
+  {
     input: 'Freeze of a bottle whose machine is gone (deleted outside the extension)',
     act: async () => freezeBottle(services(), 'gone', { signal: signal() }),
     expected: () => ({ error: "Checking that the bottle answers failed: There is no machine bot-bottle-gone any more: smolvm lists none of that name (exit 1: Error: agent operation failed: connect: machine 'bot-bottle-gone' not found). Refresh the Bottles view." }),

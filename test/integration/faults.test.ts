@@ -52,7 +52,7 @@ const shimmed = (tool: 'docker' | 'skopeo' | 'registry', real: string, subcomman
 
 function freezeRows(operation: Row['operation']): Row[] {
   const common: Row[] = [
-    { operation, step: 'probe', tool: 'smolvm exec true', inject: simPoint('exec:true') },
+    { operation, step: 'probe', tool: 'smolvm exec id', inject: simPoint('exec:id') },
     { operation, step: 'archive', tool: 'smolvm exec tar', inject: simPoint('exec:tar') },
     { operation, step: 'copy', tool: 'smolvm machine cp', inject: simPoint('cp') },
     { operation, step: 'pack', tool: 'smolvm pack create', inject: simPoint('pack') },

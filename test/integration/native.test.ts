@@ -166,6 +166,25 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     assert.ok(!world.toolLog.lines.some((l) => l.includes('--file=/var/tmp/.bot-bottle-commit.tar ') && l.includes('bot-bottle-short')), 'tar never ran');
   });
 
+  it('reports the copy as a fraction of the archive’s size, which smolvm’s download progress lacks (src/cli/machine.rs:4989-4992)', async () => {
+    world.createRunningBottle('progress');
+    const undo = world.withEnv({ SMOLVM_SIM_CP_RATE: `${4 * 1024 * 1024}@bot-bottle-progress` });
+    const copy: Array<{ fraction: number; detail?: string }> = [];
+    try {
+      await freezeBottle(services(), 'progress', {
+        signal: signal(),
+        onProgress: (p) => p.stepId === 'copy' && p.detail && copy.push({ fraction: p.fraction, detail: p.detail }),
+      });
+    } finally {
+      undo();
+    }
+    assert.ok(copy.length >= 2, `copy progress: ${JSON.stringify(copy)}`);
+    for (const { detail } of copy) assert.match(detail ?? '', /^[\d.]+ [KMG]?B of [\d.]+ [KMG]?B, [\d.]+ [KMG]?B\/s$/);
+    const fractions = copy.map((c) => c.fraction);
+    assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), 'never goes back');
+    assert.ok(fractions[0] < fractions.at(-1)!, `moves forward: ${fractions.join(', ')}`);
+  });
+
   it('stops serving when the freeze is cancelled during the pack', async () => {
     world.createRunningBottle('cancel');
     const undo = world.withEnv({ SMOLVM_SIM_HANG: 'pack:pull' });

@@ -4,6 +4,7 @@ import { readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 
 import { isCancelled } from '../../src/core/errors';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { INIT_COMMANDS, MachineExistsError, resumeBottle, resumeSteps } from '../../src/core/resume';
+import { UNRECORDED_SETTINGS } from '../../src/core/machineSettings';
 import { runTool } from '../../src/core/run';
 import type { Snapshot } from '../../src/core/state';
 import { describeTree, EXCLUDED_TOP, startWorld, type World } from '../support/world';
@@ -29,7 +30,7 @@ describe('resume through real parts', function () {
     world.sim('machine', 'stop', '--name', 'bot-bottle-beta');
     deleteMachine('bot-bottle-beta');
 
-    const machine: string = await resumeBottle(world.services(), snapshot, { signal: signal() });
+    const { machine } = await resumeBottle(world.services(), snapshot, { signal: signal() });
 
     assert.equal(machine, 'bot-bottle-beta');
     const status = JSON.parse(world.sim('machine', 'status', '--name', machine, '--json'));
@@ -64,7 +65,7 @@ describe('resume through real parts', function () {
     assert.throws(() => statSync(`${world.rootfs('bot-bottle-beta')}/home/node/marker`), 'replaced: the old machine’s files are gone');
 
     const twin = await resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'beta-2' });
-    assert.equal(twin, 'bot-bottle-beta-2');
+    assert.equal(twin.machine, 'bot-bottle-beta-2');
     assert.deepEqual((await machines()).filter((m) => m.startsWith('bot-bottle-beta')), ['bot-bottle-beta', 'bot-bottle-beta-2']);
   });
 
@@ -85,6 +86,35 @@ describe('resume through real parts', function () {
     } finally {
       undoEnv();
     }
+  });
+
+  it('gives back the network, CPUs and memory, and names the egress allow-list as not carried over', async () => {
+    // create --from takes network from the pack OR --net (src/cli/machine.rs:3347-3358), and the
+    // pack always says false (src/cli/pack.rs:482); cpus/mem from the pack unless the flags differ
+    // from 4/8192 (src/cli/machine.rs:3336-3345); the allow-list is in no output (vm_common.rs:2469-2520).
+    const machine = 'bot-bottle-eps';
+    world.sim('machine', 'create', '--name', machine, '--image', 'node:22', '--net', '--allow-cidr', '127.0.0.16/32', '--cpus', '2', '--mem', '2048');
+    world.sim('machine', 'start', '--name', machine);
+    const frozen = await freezeBottle(world.services(), 'eps', { signal: signal() });
+    assert.equal(frozen.record?.machineSettings?.network, true);
+    assert.ok(world.toolLog.lines.some((l) => /pack create .* --cpus 2 --mem 2048/.test(l)), 'the pack records the size');
+    world.sim('machine', 'stop', '--name', machine);
+    deleteMachine(machine);
+
+    const resumed = await resumeBottle(world.services(), frozen, { signal: signal() });
+
+    const status = JSON.parse(world.sim('machine', 'status', '--name', machine, '--json'));
+    assert.deepEqual([status.state, status.network, status.cpus, status.memory_mib], ['running', true, 2, 2048]);
+    assert.ok(resumed.notCarried.some((l) => l.startsWith('its egress allow-list (--allow-cidr, --allow-host)')), resumed.notCarried.join('\n'));
+    assert.match(world.log.text, /Carried over: network on, 2 CPUs, 2048 MiB memory/);
+    assert.match(world.log.text, /Not carried over: its egress allow-list \(--allow-cidr, --allow-host\)/);
+  });
+
+  it('says a snapshot with no record of its machine carries no settings over', async () => {
+    const unrecorded: Snapshot = { ...snapshot, record: undefined };
+    const resumed = await resumeBottle(world.services(), unrecorded, { signal: signal(), asSlug: 'beta-bare' });
+    assert.deepEqual(resumed.notCarried, [UNRECORDED_SETTINGS]);
+    assert.match(world.log.text, /Not carried over: its machine settings/);
   });
 
   describe('a damaged sidecar is refused before any machine is created', () => {

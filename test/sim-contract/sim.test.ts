@@ -14,7 +14,12 @@ import { createRunningMachine, ensureSimBuilt, machineRootfs, makeSimDataDir, re
 const OUTPUT_CAP = 11534336;
 const BUSYBOX = '/bin/busybox';
 const TAR_EXCLUDES = ['./proc', './sys', './dev', './run', './tmp', './var/tmp'].map((dir) => `--exclude=${dir}`);
-const LS_KEYS = ['name', 'state', 'cpus', 'memory_mib', 'pid', 'mounts', 'ports', 'created_at', 'storage_gb', 'overlay_gb', 'image', 'entrypoint', 'cmd', 'ephemeral', 'network', 'labels'];
+// machine_status_json's keys (smolvm src/cli/vm_common.rs:2469-2520).
+const LS_KEYS = [
+  'name', 'state', 'cpus', 'memory_mib', 'pid', 'mounts', 'ports', 'created_at', 'storage_gb', 'overlay_gb', 'image', 'entrypoint', 'cmd', 'ephemeral',
+  'gpu', 'gpu_vram_mib', 'cuda', 'forkable', 'cuda_fork_pool_size', 'cuda_vram_limit_mib', 'forkpoint_held', 'labels', 'restart_policy',
+  'restart_max_retries', 'restart_count', 'health_cmd', 'health_interval_secs', 'health_timeout_secs', 'health_retries', 'health_startup_grace_secs', 'network',
+];
 
 let data: SimDataDir;
 
@@ -272,14 +277,14 @@ describe('smolvm stand-in', function () {
       writeFileSync(source, randomBytes(3 * 1024 * 1024));
       const up = await sim(['machine', 'cp', source, 'bot-bottle-a:/home/node/payload.bin']);
       assert.equal(up.exitCode, 0, up.stderr);
-      assert.match(up.stderr, /Uploading .* -> \/home\/node\/payload\.bin: 3\.0 MB \/ 3\.0 MB \(100\.0%, [\d.]+ [KMG]?B\/s\)/);
-      assert.ok(up.stderr.trim().split('\n').length >= 3, 'a few progress lines for a large file');
+      // The shapes of smolvm's ProgressBar (src/cli/mod.rs:114-169); test/integration/sim-source.test.ts has the redraws.
+      assert.match(up.stderr, /Uploading .* -> \/home\/node\/payload\.bin: 3\.0 MB \/ 3\.0 MB \(100\.0%, [\d.]+ [KMG]?B\/s\)\n$/);
       const inGuest = statSync(join(machineRootfs(data.dataDir, 'bot-bottle-a'), 'home/node/payload.bin'));
       assert.deepEqual([inGuest.uid, inGuest.mode & 0o777], [0, 0o644]);
       const back = join(data.scratch, 'back.bin');
       const down = await sim(['machine', 'cp', 'bot-bottle-a:/home/node/payload.bin', back]);
       assert.equal(down.exitCode, 0, down.stderr);
-      assert.match(down.stderr, /Downloading \/home\/node\/payload\.bin -> .*: 3\.0 MB \/ 3\.0 MB \(100\.0%/);
+      assert.match(down.stderr, /Downloading \/home\/node\/payload\.bin -> .*: 3\.0 MB \([\d.]+ [KMG]?B\/s\)\n$/);
       assert.equal(sha256File(back), sha256File(source));
     });
 
@@ -413,8 +418,8 @@ describe('smolvm stand-in', function () {
       assert.deepEqual([manifest.image, manifest.workdir, manifest.user], [pushedRef, '/home/node', 'node']);
     });
 
-    it('creates a machine from the sidecar with contents and modes kept and every owner remapped to 501', async () => {
-      const created = await sim(['machine', 'create', '--name', 'bot-bottle-resumed', '--from', sidecar]);
+    it('creates a machine from the sidecar with contents and modes kept, and every owner remapped to 501 when asked (smolvm before 1.8.1)', async () => {
+      const created = await sim(['machine', 'create', '--name', 'bot-bottle-resumed', '--from', sidecar], { SMOLVM_SIM_REMAP_UID: '501' });
       assert.equal(created.exitCode, 0, created.stderr);
       assert.deepEqual(created.stdout.split('\n').slice(0, 2), ['Extracting .smolmachine assets...', 'Created machine: bot-bottle-resumed']);
       const root = machineRootfs(data.dataDir, 'bot-bottle-resumed');
@@ -445,7 +450,8 @@ describe('smolvm stand-in', function () {
       const junk = join(data.scratch, 'junk.smolmachine');
       writeFileSync(junk, randomBytes(4096));
       assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-junk', '--from', junk]), /not a \.smolmachine/);
-      assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-arch', '--from', sidecar], { SMOLVM_SIM_HOST_ARCH: 'riscv64' }), /does not match this host/);
+      // src/platform/mod.rs:249-264
+      assertSmolvmError(await sim(['machine', 'create', '--name', 'bad-arch', '--from', sidecar], { SMOLVM_SIM_HOST_ARCH: 'riscv64' }), /^Error: agent operation failed: platform mismatch: this artifact is built for architecture '(amd64|arm64)'/m);
       const names = (await listMachines()).map((m) => m.name);
       assert.ok(!names.some((name) => String(name).startsWith('bad-')), names.join(','));
     });
@@ -495,7 +501,12 @@ describe('smolvm stand-in', function () {
       const out = join(data.scratch, 'frozen', 'committed-smolmachine');
       mkdirSync(join(data.scratch, 'frozen'));
       assert.equal((await sim(['pack', 'create', '--image', pushed.ref, '-o', out])).exitCode, 0);
-      await createRunningMachine(data.dataDir, 'bot-bottle-thawed', ['--from', `${out}.smolmachine`]);
+      // The seed's case: smolvm before 1.8.1 gave every file to the host user (501), so the
+      // agent's /tmp/claude-1000 and home had to be chowned back.
+      for (const args of [['machine', 'create', '--name', 'bot-bottle-thawed', '--from', `${out}.smolmachine`], ['machine', 'start', '--name', 'bot-bottle-thawed']]) {
+        const result = await sim(args, { SMOLVM_SIM_REMAP_UID: '501' });
+        assert.equal(result.exitCode, 0, result.stderr);
+      }
       const root = machineRootfs(data.dataDir, 'bot-bottle-thawed');
       assert.ok(!existsSync(join(root, 'tmp')) && !existsSync(join(root, 'var/tmp')) && !existsSync(join(root, 'proc')));
       assert.equal(statSync(join(root, 'home/node/project/README.md')).uid, 501);

@@ -13,7 +13,8 @@ import { rootfsDir } from './state';
 
 const MAX_FILE_BYTES = 4 * 1024 ** 3;
 const CHUNK_BYTES = 256 * 1024;
-const PROGRESS_MIN_BYTES = 1024 * 1024;
+/** FILE_WRITE_SINGLE_SHOT_MAX (crates/smolvm-protocol/src/lib.rs:79). */
+const SINGLE_SHOT_MAX_BYTES = 1024 * 1024;
 
 const CP_SPEC: CommandSpec = {
   usage: 'smolvm machine cp [OPTIONS] <SRC> <DST>',
@@ -71,7 +72,7 @@ async function download(transfer: Transfer): Promise<void> {
   const source = await openForRead(guestHostPath(transfer), 'read file', transfer.guestPath);
   const target = await openForWrite(transfer.localPath, 'write local file', transfer.localPath);
   const label = `Downloading ${transfer.guestPath} -> ${transfer.localPath}`;
-  await pump(source, target, label, transfer.machine);
+  await pump(source, target, new Progress(label, undefined), transfer.machine);
 }
 
 interface UploadMeta {
@@ -85,7 +86,8 @@ async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
   const source = await openForRead(transfer.localPath, 'read local file', transfer.localPath);
   const targetPath = guestHostPath(transfer);
   const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
-  await pump(source, target, `Uploading ${transfer.localPath} -> ${transfer.guestPath}`, transfer.machine);
+  const progress = new Progress(`Uploading ${transfer.localPath} -> ${transfer.guestPath}`, source.size);
+  await pump(source, target, progress, transfer.machine, source.size <= SINGLE_SHOT_MAX_BYTES);
   chmodSync(targetPath, mode);
   chownSync(targetPath, meta.uid, meta.gid);
 }
@@ -117,10 +119,12 @@ async function openForWrite(path: string, operation: string, shownPath: string):
   }
 }
 
-/** Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm-style progress on stderr. */
-async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, label: string, machine: string): Promise<void> {
+/**
+ * Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm's progress on stderr. An upload
+ * of at most 1 MiB goes in one shot and shows only its final line (src/agent/client.rs:2083-2089).
+ */
+async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, progress: Progress, machine: string, oneShot = false): Promise<void> {
   const rate = cpRateFault(machine);
-  const progress = new Progress(label, source.size);
   const buffer = Buffer.alloc(rate ? Math.max(1, Math.min(CHUNK_BYTES, Math.floor(rate / 10))) : CHUNK_BYTES);
   let done = 0;
   let halfwayPassed = false;
@@ -131,7 +135,7 @@ async function pump(source: { handle: FileHandle; size: number }, target: FileHa
       await target.write(buffer, 0, bytesRead);
       done += bytesRead;
       if (rate) await sleep(Math.max(0, (done / rate) * 1000 - progress.elapsedMs()));
-      progress.update(done);
+      if (!oneShot) progress.update(done);
       if (!halfwayPassed && done * 2 >= source.size) {
         halfwayPassed = true;
         await faultPoint('cp:write', machine);
@@ -144,13 +148,21 @@ async function pump(source: { handle: FileHandle; size: number }, target: FileHa
   progress.finish(done);
 }
 
+/**
+ * smolvm's `ProgressBar` (src/cli/mod.rs:69-174): every update is `\r` + line with no newline,
+ * at most one per 250 ms and the first at once, whatever stderr is; an upload's 100 % line waits
+ * for `finish`, which ends the line with the one newline of a successful transfer. Uploads know
+ * their total; downloads do not (src/cli/machine.rs:4979-4992).
+ */
 class Progress {
+  private static readonly THROTTLE_MS = 250;
   private readonly started = Date.now();
-  private nextQuarter = 1;
+  private lastPrint = this.started - 1000;
+  private printed = false;
 
   constructor(
     private readonly label: string,
-    private readonly total: number,
+    private readonly total: number | undefined,
   ) {}
 
   elapsedMs(): number {
@@ -158,21 +170,22 @@ class Progress {
   }
 
   update(done: number): void {
-    if (this.total < PROGRESS_MIN_BYTES) return;
-    while (this.nextQuarter < 4 && done * 4 >= this.total * this.nextQuarter) {
-      this.print(done, process.stderr.isTTY ? '\r' : '\n');
-      this.nextQuarter += 1;
-    }
+    if (this.total !== undefined && this.total > 0 && done >= this.total) return;
+    const now = Date.now();
+    if (now - this.lastPrint < Progress.THROTTLE_MS) return;
+    this.lastPrint = now;
+    this.printed = true;
+    process.stderr.write(`\r${this.line(done)}`);
   }
 
   finish(done: number): void {
-    this.print(done, '\n');
+    process.stderr.write(`${this.printed ? '\r' : ''}${this.line(done)}\n`);
   }
 
-  private print(done: number, end: string): void {
-    const percent = this.total === 0 ? 100 : (done / this.total) * 100;
-    const seconds = Math.max(this.elapsedMs(), 1) / 1000;
-    const speed = `${formatBytes(Math.round(done / seconds))}/s`;
-    process.stderr.write(`${this.label}: ${formatBytes(done)} / ${formatBytes(this.total)} (${percent.toFixed(1)}%, ${speed})${end}`);
+  private line(done: number): string {
+    const rate = `${formatBytes(Math.floor(done / (Math.max(this.elapsedMs(), 1) / 1000)))}/s`;
+    if (this.total === undefined || this.total === 0) return `${this.label}: ${formatBytes(done)} (${rate})`;
+    const percent = Math.min(100, (done * 100) / this.total);
+    return `${this.label}: ${formatBytes(done)} / ${formatBytes(this.total)} (${percent.toFixed(1)}%, ${rate})`;
   }
 }

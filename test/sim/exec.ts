@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { durationValue, flag, parseArgs, value, values, type CommandSpec } from './args';
 import { agentError, ExitRequest, SimError } from './errors';
 import { faultPoint, tarExitFault } from './faults';
-import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, spawnInGuest } from './guest';
+import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, resolveGuestUser, spawnInGuest } from './guest';
 import { validateName } from './names';
 import { out } from './output';
 import { openSession } from './sessions';
@@ -41,6 +41,8 @@ type OutputMode = 'buffered' | 'stream' | 'interactive' | 'detached';
 
 interface GuestCommand {
   argv: string[];
+  /** The image's `User` (vm_common.rs:315-356); undefined runs as root. */
+  user?: { uid: number; gid: number };
   cwd: string;
   env: Record<string, string>;
   timeoutMs?: number;
@@ -66,6 +68,7 @@ export async function execCommand(argv: string[]): Promise<void> {
   const record = connect(name);
   const mode: OutputMode = flag(parsed, 'detach') ? 'detached' : flag(parsed, 'interactive') || flag(parsed, 'tty') ? 'interactive' : flag(parsed, 'stream') ? 'stream' : 'buffered';
   const guest = prepareCommand(record, command, {
+    user: record.user ?? undefined,
     workdir: value(parsed, 'workdir'),
     env: values(parsed, 'env'),
     timeoutMs: durationValue(parsed, 'timeout'),
@@ -100,6 +103,7 @@ export function connect(name: string): MachineRecord {
 }
 
 interface CommandRequest {
+  user?: string;
   workdir?: string;
   env: string[];
   timeoutMs?: number;
@@ -117,7 +121,8 @@ function prepareCommand(record: MachineRecord, argv: string[], request: CommandR
   if (!findGuestCommand(root, argv[0], env.PATH, cwd)) {
     throw agentError('exec', `failed to spawn '${argv[0]}': No such file or directory (os error 2)`);
   }
-  return { argv, cwd, env, timeoutMs: request.timeoutMs, mode: request.mode, tty: request.tty };
+  const user = request.user ? resolveGuestUser(root, request.user) : undefined;
+  return { argv, user, cwd, env, timeoutMs: request.timeoutMs, mode: request.mode, tty: request.tty };
 }
 
 function guestEnvironment(record: MachineRecord, request: CommandRequest): Record<string, string> {
@@ -132,7 +137,7 @@ function guestEnvironment(record: MachineRecord, request: CommandRequest): Recor
 }
 
 function spawnDetached(record: MachineRecord, guest: GuestCommand): number {
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true });
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true, user: guest.user });
   child.unref();
   appendConsole(record.name, `exec (detached, pid ${child.pid}): ${guest.argv.join(' ')}`);
   return child.pid ?? 0;
@@ -143,7 +148,7 @@ export async function runGuestCommand(record: MachineRecord, guest: GuestCommand
   const stdio =
     guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio] });
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user });
   const result = await collect(child, guest.timeoutMs);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;

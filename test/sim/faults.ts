@@ -75,6 +75,23 @@ export function busyExecFault(machine: string): boolean {
   return raw === '1' || raw.split(',').map((s) => s.trim()).includes(machine);
 }
 
+/**
+ * `SMOLVM_SIM_IMAGE_USER=USER[@machine]`: the `User` of the image a `create --image` machine is
+ * made from (the stand-in pulls nothing, so it cannot read it); none means root.
+ */
+export function imageUserFault(machine: string): string | undefined {
+  return rules('SMOLVM_SIM_IMAGE_USER').find((r) => !r.machine || r.machine === machine)?.point || undefined;
+}
+
+/**
+ * `SMOLVM_SIM_REMAP_UID=UID`: `create --from` gives every file to UID:UID, as smolvm before 1.8.1
+ * did on a macOS host (501, the first user). smolvm 1.9.3 keeps owners.
+ */
+export function remapUidFault(): number | undefined {
+  const uid = Number(process.env.SMOLVM_SIM_REMAP_UID);
+  return process.env.SMOLVM_SIM_REMAP_UID && Number.isInteger(uid) && uid >= 0 ? uid : undefined;
+}
+
 /** `SMOLVM_SIM_CP_RATE=<bytes per second>[@machine]`. */
 export function cpRateFault(machine: string): number | undefined {
   const rule = rules('SMOLVM_SIM_CP_RATE').find((r) => !r.machine || r.machine === machine);

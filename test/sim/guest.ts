@@ -77,6 +77,8 @@ export interface GuestSpawnOptions {
   env: Record<string, string>;
   stdio: StdioOptions;
   detached?: boolean;
+  /** Run as this uid and gid instead of root. */
+  user?: { uid: number; gid: number };
 }
 
 /** Machines are real root filesystems (chroot, owners 0/1000/501): the stand-in needs uid 0. */
@@ -88,7 +90,8 @@ export function requireRoot(): void {
 
 export function spawnInGuest(root: string, argv: readonly string[], options: GuestSpawnOptions): ChildProcess {
   requireRoot();
-  return spawn('unshare', [`--root=${root}`, `--wd=${options.cwd}`, '--', ...argv], {
+  const user = options.user ? [`--setuid=${options.user.uid}`, `--setgid=${options.user.gid}`] : [];
+  return spawn('unshare', [`--root=${root}`, `--wd=${options.cwd}`, ...user, '--', ...argv], {
     env: options.env,
     stdio: options.stdio,
     detached: options.detached ?? false,
@@ -121,6 +124,30 @@ function parentOf(pid: number): number | undefined {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A `User` (`name`, `uid`, `name:group` or `uid:gid`) as numbers, looked up in the guest's own
+ * /etc/passwd and /etc/group, as crun does (crates/smolvm-agent/src/main.rs:5600-5605).
+ */
+export function resolveGuestUser(root: string, user: string): { uid: number; gid: number } {
+  const [name, group] = user.split(':');
+  const passwd = guestTable(root, 'etc/passwd').find((fields) => fields[0] === name || fields[2] === name);
+  const uid = /^\d+$/.test(name) ? Number(name) : Number(passwd?.[2]);
+  if (Number.isNaN(uid)) throw new SimError(`agent operation failed: exec: unable to find user ${name}: no matching entries in passwd file`);
+  if (group === undefined) return { uid, gid: Number(passwd?.[3] ?? 0) };
+  const groupLine = guestTable(root, 'etc/group').find((fields) => fields[0] === group || fields[2] === group);
+  const gid = /^\d+$/.test(group) ? Number(group) : Number(groupLine?.[2]);
+  if (Number.isNaN(gid)) throw new SimError(`agent operation failed: exec: unable to find group ${group}: no matching entries in group file`);
+  return { uid, gid };
+}
+
+function guestTable(root: string, path: string): string[][] {
+  try {
+    return readFileSync(resolveInRoot(root, `/${path}`), 'utf8').split('\n').map((line) => line.split(':'));
+  } catch {
+    return [];
   }
 }
 

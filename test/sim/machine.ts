@@ -4,8 +4,9 @@ import { existsSync, realpathSync, writeFileSync } from 'node:fs';
 import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
 import { configError, SimError } from './errors';
 import { runInitCommands } from './exec';
-import { faultPoint } from './faults';
+import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
+import { allowCidrs, resolveEgress, type Egress } from './egress';
 import { validateName } from './names';
 import { out, readStdinLine } from './output';
 import { createBaseRootfs } from './rootfs';
@@ -17,8 +18,6 @@ import {
 } from './state';
 export const DEFAULT_CPUS = 4;
 export const DEFAULT_MEMORY_MIB = 8192;
-/** smolvm packing maps every file to one host uid; on macOS that is the first user's uid, 501. */
-export const PACK_REMAP_UID = 501;
 
 const NAME_OPTION = { long: 'name', short: 'n', value: 'NAME' };
 
@@ -65,6 +64,9 @@ const CREATE_SPEC: CommandSpec = {
     { long: 'volume', short: 'v', value: 'HOST:GUEST[:ro]', multiple: true },
     { long: 'port', short: 'p', value: 'HOST:GUEST', multiple: true },
     { long: 'net' },
+    { long: 'allow-cidr', value: 'CIDR', multiple: true },
+    { long: 'allow-host', value: 'HOSTNAME', multiple: true },
+    { long: 'outbound-localhost-only' },
     { long: 'env', short: 'e', value: 'KEY=VALUE', multiple: true },
     { long: 'workdir', short: 'w', value: 'DIR' },
     { long: 'init', value: 'COMMAND', multiple: true },
@@ -209,6 +211,7 @@ export async function createCommand(argv: string[]): Promise<void> {
   const options = createOptions(parsed);
   requireRoot();
   await faultPoint('create', name);
+  options.egress = await resolveEgress(parsed, options.cidrs);
   const from = value(parsed, 'from');
   const sidecar = from ? openSidecar(from) : undefined;
   if (!reserveMachineDir(name)) throw configError('create machine', `machine '${name}' already exists`);
@@ -226,12 +229,11 @@ export async function createCommand(argv: string[]): Promise<void> {
 interface CreateOptions {
   cpus: number;
   mem: number;
-  cpusGiven: boolean;
-  memGiven: boolean;
   env: string[];
   mounts: MountSpec[];
   ports: string[];
-  network: boolean;
+  cidrs: string[];
+  egress: Egress;
   workdir?: string;
   init: string[];
   labels: Record<string, string>;
@@ -250,12 +252,11 @@ function createOptions(parsed: ParsedArgs): CreateOptions {
   return {
     cpus,
     mem,
-    cpusGiven: value(parsed, 'cpus') !== undefined,
-    memGiven: value(parsed, 'mem') !== undefined,
     env: values(parsed, 'env').map((spec) => checkKeyValue('env', spec)),
     mounts: values(parsed, 'volume').map(parseMount),
     ports: values(parsed, 'port').map((spec) => checkPort(parsed, spec)),
-    network: flag(parsed, 'net'),
+    cidrs: allowCidrs(parsed),
+    egress: { network: flag(parsed, 'net'), allowedCidrs: null, dnsFilterHosts: null },
     workdir: value(parsed, 'workdir'),
     init: values(parsed, 'init'),
     labels: Object.fromEntries(values(parsed, 'label').map((spec) => checkKeyValue('label', spec).split(/=(.*)/s).slice(0, 2))),
@@ -306,7 +307,9 @@ function baseRecord(name: string, options: CreateOptions): MachineRecord {
     cmd: options.command,
     env: options.env,
     workdir: options.workdir ?? null,
-    network: options.network,
+    network: options.egress.network,
+    allowed_cidrs: options.egress.allowedCidrs,
+    dns_filter_hosts: options.egress.dnsFilterHosts,
     labels: options.labels,
     init: options.init,
     source_smolmachine: null,
@@ -318,7 +321,7 @@ function createFromImage(name: string, options: CreateOptions, image: string | u
     throw configError('parse image', `invalid image reference '${image}'`);
   }
   createBaseRootfs(rootfsDir(name));
-  return { ...baseRecord(name, options), image: image ?? null };
+  return { ...baseRecord(name, options), image: image ?? null, user: imageUserFault(name) ?? null };
 }
 
 interface OpenedSidecar {
@@ -335,17 +338,25 @@ async function createFromSidecar(name: string, options: CreateOptions, sidecar: 
   const manifest: PackManifest = sidecar.info.manifest;
   out('Extracting .smolmachine assets...');
   await extractSidecar(sidecar.path, sidecar.info, rootfsDir(name));
-  remapOwnership(rootfsDir(name), PACK_REMAP_UID);
+  const remapUid = remapUidFault();
+  if (remapUid !== undefined) remapOwnership(rootfsDir(name), remapUid);
   return {
     ...baseRecord(name, options),
-    cpus: options.cpusGiven ? options.cpus : manifest.cpus,
-    memory_mib: options.memGiven ? options.mem : manifest.mem,
+    // A flag wins only when it differs from its default, so `--cpus 4` cannot override a pack's 2
+    // (src/cli/machine.rs:3336-3345).
+    cpus: options.cpus !== DEFAULT_CPUS ? options.cpus : manifest.cpus,
+    memory_mib: options.mem !== DEFAULT_MEMORY_MIB ? options.mem : manifest.mem,
     image: manifest.image,
     entrypoint: options.command.length > 0 ? [] : manifest.entrypoint,
     cmd: options.command.length > 0 ? options.command : manifest.cmd,
     env: [...manifest.env, ...options.env],
-    workdir: options.workdir ?? manifest.workdir ?? null,
-    network: manifest.network || options.network,
+    // -w is never read on this path (src/cli/machine.rs:3418).
+    workdir: manifest.workdir ?? null,
+    // The pack's network OR the flags' (src/cli/machine.rs:112-128, 3353-3358).
+    network: manifest.network || options.egress.network,
+    // A pack has no user field, and the packed image's info has no User: exec runs as root
+    // (crates/smolvm-pack/src/format.rs:334-419, crates/smolvm-agent/src/storage.rs:1339-1383).
+    user: null,
     source_smolmachine: sidecar.path,
   };
 }

@@ -15,12 +15,13 @@ import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readSync }
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import { agentError, configError, SimError } from './errors';
+import { agentError, SimError } from './errors';
 import { hostArch } from './faults';
 
 export const FOOTER_SIZE = 64;
 const MAGIC = 'SMOLPACK';
-const FORMAT_VERSION = 3;
+/** What smolvm writes (FORMAT_VERSION, crates/smolvm-pack/src/format.rs:60); it reads 1, 2 and 3. */
+const FORMAT_VERSION = 1;
 const READ_CHUNK = 1024 * 1024;
 
 export interface LayerEntry {
@@ -115,14 +116,18 @@ function footer(assetsSize: number, manifestSize: number, checksum: number): Buf
   return buf;
 }
 
-/** Reads and fully verifies a sidecar: footer, layout, CRC, sha256 and CPU architecture. */
+/**
+ * Reads a sidecar as `create --from` does: footer, layout, manifest and CPU architecture only.
+ * Neither the footer's CRC nor any sha256 is checked: only `pack run` calls
+ * `verify_sidecar_checksum` (crates/smolvm-pack/src/packer.rs:600-619, src/cli/pack_run.rs:330-350);
+ * `verifySidecar` below is that check, for the stand-in's own tests.
+ */
 export function readSidecar(path: string): SidecarInfo {
   const fd = openSync(path, 'r');
   try {
     const fileSize = fstatSync(fd).size;
     const layout = readFooter(fd, fileSize);
     const manifest = readManifest(fd, layout.manifestOffset, layout.manifestSize);
-    verifyChecksums(fd, layout, manifest);
     checkArchitecture(manifest);
     return { manifest, assetsOffset: layout.assetsOffset, assetsSize: layout.assetsSize, fileSize };
   } finally {
@@ -144,7 +149,8 @@ function readFooter(fd: number, fileSize: number): Layout {
   const buf = readAt(fd, fileSize - FOOTER_SIZE, FOOTER_SIZE);
   if (buf.toString('latin1', 0, 8) !== MAGIC) throw invalid('invalid magic: not a .smolmachine file');
   const version = buf.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw invalid(`unsupported format version ${version}`);
+  // SUPPORTED_READ_VERSIONS (crates/smolvm-pack/src/format.rs:62-74).
+  if (![1, 2, 3].includes(version)) throw invalid(`unsupported version: ${version}`);
   if (buf.readBigUInt64LE(12) !== 0n || buf.subarray(56).some((byte) => byte !== 0)) throw invalid('corrupt footer');
   const layout: Layout = {
     assetsOffset: Number(buf.readBigUInt64LE(20)),
@@ -163,6 +169,17 @@ function readManifest(fd: number, offset: number, size: number): PackManifest {
     return JSON.parse(readAt(fd, offset, size).toString('utf8')) as PackManifest;
   } catch {
     throw agentError('read .smolmachine', 'corrupt manifest: not valid JSON');
+  }
+}
+
+/** The CRC and sha256 that `pack run` would check and `create --from` does not. */
+export function verifySidecar(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const layout = readFooter(fd, fstatSync(fd).size);
+    verifyChecksums(fd, layout, readManifest(fd, layout.manifestOffset, layout.manifestSize));
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -190,10 +207,15 @@ function readAt(fd: number, position: number, length: number): Buffer {
   return buf;
 }
 
+/** Only amd64 and arm64 are compared; any other architecture passes (src/platform/mod.rs:249-264). */
 function checkArchitecture(manifest: PackManifest): void {
-  const arch = manifest.platform.split('/')[1];
-  if (arch !== hostArch()) {
-    throw configError('create from .smolmachine', `artifact platform ${manifest.platform} does not match this host (linux/${hostArch()}); a packed machine runs only on its own CPU architecture`);
+  const arch = manifest.platform.split('/').at(-1)?.trim() ?? '';
+  const host = hostArch();
+  if ((arch === 'amd64' || arch === 'arm64') && arch !== host) {
+    throw agentError(
+      'platform mismatch',
+      `this artifact is built for architecture '${arch}' (platform '${manifest.platform}'), but this host is '${host}'. A packed VM or image carries native binaries and cannot run on a different CPU architecture — re-pack on an '${arch}' host, or use an '${host}' artifact.`,
+    );
   }
 }
 
@@ -208,7 +230,10 @@ export async function extractSidecar(path: string, info: SidecarInfo, dest: stri
   if (code !== 0) throw agentError('extract sidecar', Buffer.concat(stderr).toString().trim());
 }
 
-/** What restoring a pack does on smolvm: every file ends up owned by one host uid and gid. */
+/**
+ * What smolvm before 1.8.1 did on restore: every file owned by one host uid and gid. Since 1.8.1
+ * owners are kept (crates/smolvm-pack/src/extract.rs:107-167); `SMOLVM_SIM_REMAP_UID` opts in.
+ */
 export function remapOwnership(root: string, uid: number): void {
   const result = spawnSync('chown', ['-R', '--no-dereference', `${uid}:${uid}`, root], { encoding: 'utf8' });
   if (result.status !== 0) throw agentError('extract sidecar', `ownership remap failed: ${result.stderr.trim()}`);

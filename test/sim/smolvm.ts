@@ -52,7 +52,8 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'machine') return machineCommand(rest);
   if (command === 'pack') return packCommand(rest);
   if (command === 'sim') return simCommand(rest);
-  if (command === 'version') return out(`smolvm ${SIM_VERSION}`);
+  // Only `--version`/`-V`: smolvm has no `version` subcommand (src/main.rs:9-82).
+  if (command !== undefined && !command.startsWith('-')) throw usage(TOP_SPEC, `unrecognized subcommand '${command}'`);
   const parsed = parseArgs(TOP_SPEC, command === undefined ? ['--help'] : [command]);
   if (flag(parsed, 'version')) out(`smolvm ${SIM_VERSION}`);
 }

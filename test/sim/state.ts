@@ -33,9 +33,14 @@ export interface MachineRecord {
   env: string[];
   workdir: string | null;
   network: boolean;
+  /** Kept in the record only: smolvm prints the egress allow-list nowhere (vm_common.rs:2469-2520). */
+  allowed_cidrs: string[] | null;
+  dns_filter_hosts: string[] | null;
   labels: Record<string, string>;
   init: string[];
   source_smolmachine: string | null;
+  /** The image's `User`, which exec runs as; null (root) for `--from` machines. */
+  user?: string | null;
 }
 
 export function dataDir(): string {
@@ -96,9 +101,15 @@ export function effectiveState(record: MachineRecord): string {
   return stateOverride(record.name, machineDir(record.name)) ?? record.state;
 }
 
+/**
+ * One machine as `ls --json` and `status --json` print it: the keys of `machine_status_json`
+ * (src/cli/vm_common.rs:2469-2520), in alphabetical order because serde_json builds the object
+ * as a BTreeMap. The stand-in knows no GPU, fork, restart or health settings: smolvm's values for
+ * a machine made by `create` without them.
+ */
 export function publicView(record: MachineRecord): Record<string, unknown> {
   const state = effectiveState(record);
-  return {
+  const view: Record<string, unknown> = {
     name: record.name,
     state,
     cpus: record.cpus,
@@ -113,9 +124,25 @@ export function publicView(record: MachineRecord): Record<string, unknown> {
     entrypoint: record.entrypoint,
     cmd: record.cmd,
     ephemeral: false,
-    network: record.network,
+    gpu: false,
+    gpu_vram_mib: null,
+    cuda: false,
+    forkable: false,
+    cuda_fork_pool_size: null,
+    cuda_vram_limit_mib: null,
+    forkpoint_held: false,
     labels: record.labels,
+    restart_policy: 'never',
+    restart_max_retries: 0,
+    restart_count: 0,
+    health_cmd: null,
+    health_interval_secs: null,
+    health_timeout_secs: null,
+    health_retries: null,
+    health_startup_grace_secs: null,
+    network: record.network,
   };
+  return Object.fromEntries(Object.keys(view).sort().map((key) => [key, view[key]]));
 }
 
 export function appendConsole(name: string, line: string): void {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
@@ -26,6 +26,33 @@ describe('process runner', () => {
     assert.match(log.lines[0], /^\$ printf /);
     assert.ok(log.lines.includes('  $HOME'), log.text);
     assert.ok(log.lines.includes('  ; rm -rf /'), log.text);
+  });
+
+  it('hands each \\r redraw of a progress line to onLine as it comes, and logs only the line that stays', async () => {
+    // smolvm's ProgressBar writes "\\r" + line with no newline, and one "\\n" at the end (src/cli/mod.rs:114-144).
+    const dir = mkdtempSync(join(tmpdir(), 'run-test-'));
+    try {
+      const seenFirst = join(dir, 'seen-first');
+      const log = new MemoryLog();
+      const seen: string[] = [];
+      // The last redraw is printed only once the test has seen the first: a runner that waited for "\\n" would never see it.
+      const script = [
+        'printf "\\rDownloading /a -> b: 1.0 MB (1.0 MB/s)\\rDownloading /a -> b: 2.0 MB (1.0 MB/s)" >&2',
+        `for i in $(seq 100); do [ -e '${seenFirst}' ] && break; sleep 0.1; done`,
+        `if [ -e '${seenFirst}' ]; then printf "\\rDownloading /a -> b: 3.0 MB (1.0 MB/s)\\n" >&2; else echo "never handed on" >&2; fi`,
+      ].join('; ');
+      const result = await createRunner(log)(['sh', '-c', script], {
+        onLine: (stream, line) => {
+          seen.push(`${stream}:${line}`);
+          if (line.includes('1.0 MB (')) writeFileSync(seenFirst, '');
+        },
+      });
+      assert.deepEqual(seen, ['stderr:Downloading /a -> b: 1.0 MB (1.0 MB/s)', 'stderr:Downloading /a -> b: 2.0 MB (1.0 MB/s)', 'stderr:Downloading /a -> b: 3.0 MB (1.0 MB/s)']);
+      assert.deepEqual(log.lines.filter((l) => l.startsWith('  Downloading')), ['  Downloading /a -> b: 3.0 MB (1.0 MB/s)']);
+      assert.match(result.stderr, /^\rDownloading .*\rDownloading .*\rDownloading .*3\.0 MB \(1\.0 MB\/s\)$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('turns a bad exit status into a ToolError with the command, status and stderr tail', async () => {

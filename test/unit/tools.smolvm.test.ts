@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
 import { runTool } from '../../src/core/run';
-import { isSmolvmError, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
+import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli, smolvmErrorLine } from '../../src/core/tools/smolvm';
 import type { RunOptions, RunResult } from '../../src/core/run';
 
 const smolvm = new SmolvmCli('/opt/smolvm');
@@ -38,6 +38,15 @@ describe('smolvm client', () => {
         ['/opt/smolvm', 'machine', 'create', '--name', 'bot-bottle-a', '--image', 'node:22', '--cpus', '2', '--mem', '1024', '--net', '-e', 'A=b c', '-w', '/w'],
       );
       assert.throws(() => smolvm.create({ name: 'bot-bottle-a', image: 'x', from: 'y' }), UserError);
+    });
+
+    it('gives a --from machine its settings back as flags, and never -w, which smolvm ignores there (src/cli/machine.rs:3418)', () => {
+      const options = { name: 'bot-bottle-a', from: '/s/x.smolmachine', network: true, cpus: 2, memoryMib: 2048, storageGb: 30, overlayGb: 5, labels: { team: 'a' } };
+      assert.deepEqual(smolvm.create(options).argv, [
+        '/opt/smolvm', 'machine', 'create', '--name', 'bot-bottle-a', '--from', '/s/x.smolmachine',
+        '--cpus', '2', '--mem', '2048', '--net', '--storage', '30', '--overlay', '5', '--label', 'team=a',
+      ]);
+      assert.throws(() => smolvm.create({ ...options, workdir: '/w' }), /-w would be ignored/);
     });
 
     it('execs with the long --name and the command after --', () => {
@@ -81,9 +90,11 @@ describe('smolvm client', () => {
       assert.equal(api.memoryMib, 2048);
       assert.equal(api.image, 'node:22');
       assert.equal(api.createdAt?.toISOString(), new Date(1764400000 * 1000).toISOString());
+      assert.deepEqual([api.network, api.storageGb, api.overlayGb, api.labels, api.mountCount, api.portCount], [true, 20, 2, {}, 1, 0]);
       assert.equal(docs.state, 'hibernating');
       assert.equal(docs.pid, undefined);
       assert.equal(docs.image, undefined);
+      assert.deepEqual([docs.network, docs.labels, docs.restartPolicy], [undefined, undefined, undefined]);
     });
 
     it('explains garbage, truncated JSON and a non-array instead of crashing', () => {
@@ -92,6 +103,18 @@ describe('smolvm client', () => {
       assert.throws(() => parseMachineList('{"name":"x"}'), /expected a JSON array/);
       assert.throws(() => parseMachineList('[{"state":"running"}]'), /a machine has no name/);
       assert.throws(() => parseMachineList(''), (e: Error) => e instanceof ToolError && /got "nothing"/.test(e.message));
+    });
+
+    it('reads copy progress in smolvm’s own formats (src/cli/mod.rs:53-67, 146-169)', () => {
+      // A download has no total (src/cli/machine.rs:4989-4992); an upload has one.
+      assert.deepEqual(parseCopyProgress('Downloading /var/tmp/.bot-bottle-commit.tar.gz -> /tmp/x/rootfs.tar.gz: 1.0 GB (50.0 MB/s)'), {
+        bytes: 1024 ** 3, totalBytes: undefined, rate: '50.0 MB/s',
+      });
+      assert.deepEqual(parseCopyProgress('Uploading a -> /b: 1.0 MB / 4.0 MB (25.0%, 5.0 MB/s)'), { bytes: 1024 ** 2, totalBytes: 4 * 1024 ** 2, rate: '5.0 MB/s' });
+      assert.deepEqual(parseCopyProgress('Downloading /a -> /my: dir/b: 512 B (512 B/s)'), { bytes: 512, totalBytes: undefined, rate: '512 B/s' });
+      assert.equal(parseCopyProgress('Downloading /a -> b: 16.5 MB (1.2 GB/s)')?.bytes, Math.round(16.5 * 1024 ** 2));
+      assert.equal(parseCopyProgress('Extracting .smolmachine assets...'), undefined);
+      assert.equal(parseCopyProgress("Error: agent operation failed: read file: guest streamed 5 bytes, exceeding the 4 byte cap"), undefined);
     });
 
     it('finds the pack lines by prefix, wherever smolvm puts them', () => {
@@ -107,6 +130,15 @@ describe('smolvm client', () => {
       assert.equal(isSmolvmError(ok('', 'tar: file changed as we read it', 1)), false);
       assert.equal(isSmolvmError(ok('', '', 124)), false);
       assert.equal(isSmolvmError(ok('', '', 0)), false);
+    });
+
+    it('counts only smolvm’s own last Error: line, even after \\r copy progress (src/main.rs:211-216, src/cli/mod.rs:114-144)', () => {
+      // A guest's own "Error:" line, printed before its last line, is the guest's (vm_common.rs:192-209).
+      assert.equal(isSmolvmError(ok('', 'Error: unknown flag --x\nUsage: tool [flags]\n', 1)), false);
+      assert.equal(isSmolvmError(ok('', 'note: x\nError: vm not found: bot-bottle-a\n', 1)), true);
+      const cpFailed = "\rDownloading /var/tmp/a -> /h/a: 16.0 MB (50.0 MB/s)\rDownloading /var/tmp/a -> /h/a: 32.0 MB (50.0 MB/s)Error: agent operation failed: read file: guest streamed 33554432 bytes, exceeding the 16777216 byte cap\n";
+      assert.equal(isSmolvmError(ok('', cpFailed, 1)), true);
+      assert.equal(smolvmErrorLine(cpFailed), 'Error: agent operation failed: read file: guest streamed 33554432 bytes, exceeding the 16777216 byte cap');
     });
   });
 

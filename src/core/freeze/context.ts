@@ -1,5 +1,6 @@
 /** What every freeze step reads and writes: the bottle's names, the tools, and what earlier steps made. */
 import type { Log } from '../log';
+import type { MachineSettings } from '../machineSettings';
 import type { OciImage } from '../oci/image';
 import type { Runner } from '../run';
 import { COMPRESSIONS, type Compression, type ImageBuilder } from '../settings';
@@ -49,6 +50,8 @@ export interface FreezeState {
   readonly compression: Compression;
   /** Tool name -> version, for the snapshot record. */
   readonly versions: Record<string, string>;
+  /** What smolvm reported of the machine's settings, for the pack and the snapshot record. */
+  machineSettings?: MachineSettings;
   /** Host temp folder holding the archive and the Dockerfile. */
   workDir?: string;
   /** The VM's CPU as an OCI architecture name (native path). */

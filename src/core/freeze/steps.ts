@@ -7,6 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError, UserError } from '../errors';
+import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
@@ -17,6 +18,7 @@ import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
+import { describeCarried, settingsOf } from '../machineSettings';
 import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
 
 type FreezeStep = Step<FreezeState>;
@@ -26,10 +28,14 @@ export const probeExec: FreezeStep = {
   title: 'Checking that the bottle answers',
   weight: 1,
   async run(ctx, s) {
-    await runTool(s.run, s.tools.smolvm.exec(s.machine, ['true']), { signal: ctx.signal }).catch(async (error: unknown) => {
+    const id = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['id', '-u']), { signal: ctx.signal }).catch(async (error: unknown) => {
       throw error instanceof ToolError ? await probeFailure(s, error, ctx.signal) : error;
     });
+    if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
+    s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
+    ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
+    for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
   },
 };
 
@@ -49,6 +55,18 @@ async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSigna
   else if (listed?.machine && listed.machine.state !== 'running')
     detail = `${s.machine} is ${listed.machine.state}, not running (${status}). Start it, then freeze again.`;
   return new ToolError(error.command, error.exitCode, error.stderrTail, detail);
+}
+
+/**
+ * smolvm runs exec as the image's USER (src/cli/vm_common.rs:315-356) and exec has no --user flag
+ * (src/cli/machine.rs:2625-2675): as anyone but root, tar would miss every file that user cannot read.
+ */
+function notRootError(machine: string, uid: string): UserError {
+  return new UserError(
+    `smolvm runs commands in ${machine} as user ${JSON.stringify(uid || '<nothing>')}, not as root (uid 0), because its image sets a USER. ` +
+      'A freeze must read every file, and smolvm machine exec cannot be told to run as root. Nothing was archived. ' +
+      'Make the bottle from an image that runs as root (the agent can still switch to its own user), or freeze a bottle resumed from a snapshot: those run commands as root.',
+  );
 }
 
 export const archiveRootfs: FreezeStep = {
@@ -77,10 +95,12 @@ export const copyArchiveOut: FreezeStep = {
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
+    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
     await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
       signal: ctx.signal,
-      onLine: (_stream, line) => reportCopy(ctx, line),
+      onLine: (_stream, line) => reportCopy(ctx, line, size),
     });
     s.archiveBytes = await fileSize(s.archive);
     await removeVmArchive(s);
@@ -149,7 +169,9 @@ export const packSnapshot: FreezeStep = {
     await mkdir(staging);
     ctx.defer('remove the unfinished snapshot', () => rm(staging, { recursive: true, force: true }));
     s.stagedLauncher = join(staging, LAUNCHER_NAME);
-    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher }), { signal: ctx.signal });
+    // The pack records cpus and mem; `create --from` keeps them unless its own flags differ from 4 / 8192.
+    const size = { cpus: s.machineSettings?.cpus, memoryMib: s.machineSettings?.memoryMib };
+    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher, ...size }), { signal: ctx.signal });
   },
 };
 
@@ -175,6 +197,7 @@ export const keepSnapshot: FreezeStep = {
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
       compression: s.compression,
+      machineSettings: s.machineSettings,
       tools: s.versions,
       steps: [...ctx.timings],
     };
@@ -187,9 +210,20 @@ async function removeVmArchive(s: FreezeState): Promise<void> {
   await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
-function reportCopy(ctx: StepContext, line: string): void {
+/** The size of a file in the VM, or undefined when `stat` cannot tell (the copy then shows no fraction). */
+async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number | undefined> {
+  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal }).catch(() => undefined);
+  const size = Number(stat?.stdout.trim());
+  return stat && /^\d+$/.test(stat.stdout.trim()) && size > 0 ? size : undefined;
+}
+
+/** A fraction only when the size is known; smolvm rounds what it has copied, so it is capped at 1. */
+function reportCopy(ctx: StepContext, line: string, size: number | undefined): void {
   const progress = parseCopyProgress(line);
-  if (progress) ctx.progress(progress.fraction, progress.detail);
+  if (!progress) return;
+  const copied = formatBytes(progress.bytes);
+  if (size === undefined) ctx.progress(0, `${copied} copied, ${progress.rate}`);
+  else ctx.progress(Math.min(1, progress.bytes / size), `${copied} of ${formatBytes(size)}, ${progress.rate}`);
 }
 
 function needTool<T>(tool: T | undefined, name: string): T {

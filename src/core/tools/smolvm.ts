@@ -16,6 +16,17 @@ export interface Machine {
   cpus?: number;
   memoryMib?: number;
   createdAt?: Date;
+  /** Whether the machine has network access (smolvm's `network` key). */
+  network?: boolean;
+  /** Disk sizes in GiB; undefined means smolvm's defaults (20 and 10 GiB). */
+  storageGb?: number;
+  overlayGb?: number;
+  labels?: Record<string, string>;
+  /** smolvm reports only how many mounts and port mappings a machine has, never which. */
+  mountCount?: number;
+  portCount?: number;
+  /** `never`, `always`, `on-failure` or `unless-stopped`. */
+  restartPolicy?: string;
   /** How long the VM process has run; filled in by discovery from `ps`, not by smolvm. */
   uptimeSeconds?: number;
 }
@@ -27,7 +38,11 @@ export interface CreateOptions {
   cpus?: number;
   memoryMib?: number;
   network?: boolean;
+  storageGb?: number;
+  overlayGb?: number;
+  labels?: Readonly<Record<string, string>>;
   env?: Readonly<Record<string, string>>;
+  /** Only with `image`: smolvm ignores `-w` with `--from` and uses the pack's workdir (src/cli/machine.rs:3418). */
   workdir?: string;
 }
 
@@ -81,6 +96,7 @@ export class SmolvmCli {
 
   create(options: CreateOptions): ToolCommand<void> {
     if (options.image && options.from) throw new UserError('A machine is created either from an image or from a .smolmachine file, not both.');
+    if (options.from && options.workdir) throw new UserError('smolvm takes the working folder of a machine made from a .smolmachine from the file itself; -w would be ignored.');
     return { argv: [this.bin, 'machine', 'create', ...createFlags(options)], parse: () => undefined };
   }
 
@@ -149,6 +165,9 @@ function createFlags(o: CreateOptions): string[] {
   if (o.cpus !== undefined) flags.push('--cpus', String(o.cpus));
   if (o.memoryMib !== undefined) flags.push('--mem', String(o.memoryMib));
   if (o.network) flags.push('--net');
+  if (o.storageGb !== undefined) flags.push('--storage', String(o.storageGb));
+  if (o.overlayGb !== undefined) flags.push('--overlay', String(o.overlayGb));
+  for (const [key, value] of Object.entries(o.labels ?? {})) flags.push('--label', `${key}=${value}`);
   for (const [key, value] of Object.entries(o.env ?? {})) flags.push('-e', `${key}=${value}`);
   if (o.workdir) flags.push('-w', o.workdir);
   return flags;
@@ -169,9 +188,23 @@ function copyEnd(end: CopyEnd): string {
   return `${validateMachineName(end.machine)}:${end.path}`;
 }
 
-/** smolvm's own failure (not the guest's): it says so on stderr with an `Error:` line. */
+/**
+ * smolvm's own failure (not the guest's): its `Error:` line is the last thing it writes
+ * (src/main.rs:211-216), so only the last line counts; an `Error:` line a guest printed earlier
+ * does not. After `machine cp` progress there is no newline, so the line may start with the last
+ * `\r` redraw: `\rDownloading ...: 1.0 MB (5.0 MB/s)Error: ...` (src/cli/mod.rs:114-144).
+ */
 export function isSmolvmError(result: Pick<RunResult, 'exitCode' | 'stderr'>): boolean {
-  return result.exitCode !== 0 && /^Error: /m.test(result.stderr);
+  return result.exitCode !== 0 && smolvmErrorLine(result.stderr) !== undefined;
+}
+
+/** smolvm's own `Error: ...` at the end of stderr, or undefined. */
+export function smolvmErrorLine(stderr: string): string | undefined {
+  const last = stderr.trimEnd().split('\n').at(-1) ?? '';
+  const shown = last.slice(last.lastIndexOf('\r') + 1);
+  const afterProgress = COPY_PROGRESS_THEN_ERROR.exec(shown);
+  if (afterProgress) return afterProgress[4];
+  return shown.startsWith('Error: ') ? shown : undefined;
 }
 
 export function parseMachineList(stdout: string): Machine[] {
@@ -193,7 +226,21 @@ export function parseMachine(value: unknown, what = 'machine ls'): Machine {
     cpus: optionalNumber(raw.cpus),
     memoryMib: optionalNumber(raw.memory_mib),
     createdAt: typeof raw.created_at === 'number' ? new Date(raw.created_at * 1000) : undefined,
+    network: typeof raw.network === 'boolean' ? raw.network : undefined,
+    storageGb: optionalNumber(raw.storage_gb),
+    overlayGb: optionalNumber(raw.overlay_gb),
+    labels: optionalLabels(raw.labels),
+    mountCount: optionalNumber(raw.mounts),
+    portCount: optionalNumber(raw.ports),
+    restartPolicy: optionalString(raw.restart_policy),
   };
+}
+
+/** smolvm's labels are a string-to-string object (`{}` when none); anything else is not labels. */
+function optionalLabels(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return entries.every(([, v]) => typeof v === 'string') ? Object.fromEntries(entries as [string, string][]) : undefined;
 }
 
 /** Finds the closing lines by their prefix, never by position: smolvm adds notes around them. */
@@ -227,9 +274,33 @@ function optionalNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
 }
 
-/** `machine cp` progress on stderr, e.g. `Downloading x: 1.0 MB / 2.0 MB (50.0%, 5.0 MB/s)`. */
-export function parseCopyProgress(line: string): { fraction: number; detail: string } | undefined {
-  const match = /:\s*(\S+ \S+) \/ (\S+ \S+) \((\d+(?:\.\d+)?)%/.exec(line);
+export interface CopyProgress {
+  /** Bytes copied so far, as smolvm rounds them (one decimal of KB, MB or GB). */
+  bytes: number;
+  /** The whole size, which smolvm shows for uploads only. */
+  totalBytes?: number;
+  /** smolvm's own rate text, e.g. "50.0 MB/s". */
+  rate: string;
+}
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
+const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
+/** The end of a line, after its label: `X / Y (P%, R/s)` with a known total, else `X (R/s)` (src/cli/mod.rs:146-169). */
+const PROGRESS_TAIL = String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)`;
+const COPY_PROGRESS = new RegExp(`${PROGRESS_TAIL}$`);
+const COPY_PROGRESS_THEN_ERROR = new RegExp(`${PROGRESS_TAIL}(Error: .*)$`);
+
+/**
+ * One line (or `\r` redraw) of `machine cp` progress on stderr, e.g. a download's
+ * `Downloading /g -> /h: 1.0 GB (50.0 MB/s)`, which has no total (src/cli/machine.rs:4989-4992).
+ */
+export function parseCopyProgress(line: string): CopyProgress | undefined {
+  const match = COPY_PROGRESS.exec(line.trimEnd());
   if (!match) return undefined;
-  return { fraction: Number(match[3]) / 100, detail: `${match[1]} / ${match[2]}` };
+  return { bytes: sizeBytes(match[1]), totalBytes: match[2] ? sizeBytes(match[2]) : undefined, rate: match[3] };
+}
+
+function sizeBytes(text: string): number {
+  const [number, unit] = text.split(' ');
+  return Math.round(Number(number) * SIZE_UNITS[unit]);
 }
