@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
-import { assertSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
+import { ensureSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
 
 let data: SimDataDir;
 
@@ -38,7 +38,7 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
   let sidecar: string;
 
   before(async () => {
-    assertSimBuilt();
+    ensureSimBuilt();
     data = makeSimDataDir();
     await ok(['machine', 'create', '--name', 'image-source', '--image', 'node:22']);
     registry = await startRegistry();
