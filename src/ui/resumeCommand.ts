@@ -19,13 +19,10 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
   const slug = placement.asSlug ?? snapshot.slug;
   const what = vscode.l10n.t('Resuming {0}', slug);
   try {
-    const { machine } = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
+    const { machine, notCarried } = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
       deps.core().resume(snapshot, { signal, onProgress, ...placement }),
     );
-    const openShell = vscode.l10n.t('Open Shell');
-    void vscode.window.showInformationMessage(vscode.l10n.t('{0} is running again.', machine), openShell).then((choice) => {
-      if (choice === openShell) void vscode.commands.executeCommand('botBottle.openShell', slug);
-    });
+    announceResumed(machine, slug, notCarried);
     return machine;
   } catch (error) {
     if (error instanceof MachineExistsError) return resumeCommandAfterClash(deps, error);
@@ -34,6 +31,17 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
   } finally {
     void deps.model.refresh();
   }
+}
+
+/** What smolvm could not be told again (an egress allow-list, env) is named, as a warning. */
+function announceResumed(machine: string, slug: string, notCarried: readonly string[]): void {
+  const openShell = vscode.l10n.t('Open Shell');
+  const shown = notCarried.length
+    ? vscode.window.showWarningMessage(vscode.l10n.t('{0} is running again. Not carried over from the frozen bottle: {1}.', machine, notCarried.join('; ')), openShell)
+    : vscode.window.showInformationMessage(vscode.l10n.t('{0} is running again.', machine), openShell);
+  void shown.then((choice) => {
+    if (choice === openShell) void vscode.commands.executeCommand('botBottle.openShell', slug);
+  });
 }
 
 /** The machine appeared after the tree last looked: refresh and ask again. */
