@@ -11,7 +11,7 @@ import { errorMessage } from './errors';
 import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
 import { killProcessGroup } from './run';
 import type { Services } from './services';
-import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { BottleLockedError, IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
 import { runTool } from './tools/command';
 
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
@@ -28,25 +28,34 @@ export async function recoverInterruptedWork(services: Services, tempRoot = tmpd
 }
 
 async function recoverBottle(services: Services, slug: string): Promise<string[]> {
-  // Work in progress in another window holds the lock: its staging files are not debris.
-  if (await services.store.lockOwner(slug)) return [];
-  const done: string[] = [];
-  const stale = await services.store.takeStaleLock(slug);
-  if (stale) {
-    done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
-    if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
-  }
-  const dir = services.store.bottleDir(slug);
-  for (const name of await readdir(dir)) {
-    const path = join(dir, name);
-    if (name.startsWith('.previous-')) {
-      done.push(...(await restoreParked(services, slug, path)));
-    } else if (name.startsWith('.incoming-') || name === IMAGE_TARBALL_NAME || name.endsWith('.importing')) {
-      await rm(path, { recursive: true, force: true });
-      done.push(`${slug}: removed ${name}`);
+  // Work in progress in another window holds the lock: its staging files are not debris. Holding the
+  // lock while cleaning keeps another window from starting work here meanwhile.
+  const lock = await services.store.lock(slug, 'recovery').catch((error: unknown) => {
+    if (error instanceof BottleLockedError) return undefined;
+    throw error;
+  });
+  if (!lock) return [];
+  try {
+    const done: string[] = [];
+    const stale = lock.tookOverFrom;
+    if (stale) {
+      done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
+      if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
     }
+    const dir = services.store.bottleDir(slug);
+    for (const name of await readdir(dir)) {
+      const path = join(dir, name);
+      if (name.startsWith('.previous-')) {
+        done.push(...(await restoreParked(services, slug, path)));
+      } else if (name.startsWith('.incoming-') || name === IMAGE_TARBALL_NAME || name.endsWith('.importing')) {
+        await rm(path, { recursive: true, force: true });
+        done.push(`${slug}: removed ${name}`);
+      }
+    }
+    return done;
+  } finally {
+    await lock.release();
   }
-  return done;
 }
 
 /** A crash between parking the old snapshot and moving the new one in: put the old one back. */

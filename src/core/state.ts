@@ -2,14 +2,17 @@
  * The bottle state folders: one per slug under a root, holding the last good snapshot at the seed's
  * paths (`committed-smolmachine` and its `.smolmachine` sidecar) and a JSON record beside them.
  */
-import { hostname, homedir } from 'node:os';
+import { homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { describeFsError, UserError } from './errors';
-import { exists, isProcessAlive, writeFileAtomic } from './fsutil';
+import { exists, writeFileAtomic } from './fsutil';
+import { acquireLock, BottleLockedError, liveLockOwner, type BottleLock, type LockOwner } from './lock';
 import { slugProblem } from './names';
+
+export { BottleLockedError, type BottleLock, type LockOwner };
 
 export const LAUNCHER_NAME = 'committed-smolmachine';
 export const SIDECAR_NAME = `${LAUNCHER_NAME}.smolmachine`;
@@ -55,18 +58,6 @@ export interface Snapshot {
   createdAt: Date;
   /** Missing for a sidecar that bot-bottle's own tools or an older version wrote. */
   record?: SnapshotRecord;
-}
-
-export interface LockOwner {
-  pid: number;
-  host: string;
-  operation: string;
-  since: string;
-}
-
-export interface BottleLock {
-  readonly owner: LockOwner;
-  release(): Promise<void>;
 }
 
 /** The platform's bot-bottle state folder, used when `botBottle.stateDir` is empty. */
@@ -188,45 +179,31 @@ export class StateStore {
   }
 
   /**
-   * Takes the bottle's lock for one operation (freeze, resume), across processes and VS Code
-   * windows: an exclusive lock file naming its owner. A lock whose owner process is gone is stale
-   * and taken over.
+   * Takes the bottle's lock for one operation (freeze, resume, import, delete), across processes and
+   * VS Code windows; a lock whose owner is gone is taken over (see lock.ts).
    */
   async lock(slug: string, operation: string): Promise<BottleLock> {
     await this.ensureBottleDir(slug);
-    const path = join(this.bottleDir(slug), LOCK_NAME);
-    const owner: LockOwner = { pid: process.pid, host: hostname(), operation, since: new Date().toISOString() };
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (await this.createLockFile(slug, path, owner)) return { owner, release: () => rm(path, { force: true }) };
-      const holder = await readLockOwner(path);
-      if (holder && !isStale(holder)) throw new UserError(lockedMessage(slug, holder, path));
-      await rm(path, { force: true });
-    }
-    throw new UserError(`Could not take the lock for bottle "${slug}". Try again.`);
+    return acquireLock(this.lockPath(slug), slug, operation);
   }
 
-  /** A folder the lock cannot be written in (read-only, full) is the user's to fix: say so plainly. */
-  private async createLockFile(slug: string, path: string, owner: LockOwner): Promise<boolean> {
+  /** Runs `work` holding the bottle's lock. */
+  async withLock<T>(slug: string, operation: string, work: () => Promise<T>): Promise<T> {
+    const lock = await this.lock(slug, operation);
     try {
-      return await createWithContent(path, JSON.stringify(owner));
-    } catch (error) {
-      throw new UserError(`Cannot write in the state folder ${this.bottleDir(slug)}: ${describeFsError(error)}. Check botBottle.stateDir.`);
+      return await work();
+    } finally {
+      await lock.release();
     }
-  }
-
-  /** Removes the lock when its owner is gone, and says whose it was. */
-  async takeStaleLock(slug: string): Promise<LockOwner | undefined> {
-    const path = join(this.bottleDir(slug), LOCK_NAME);
-    const holder = await readLockOwner(path);
-    if (!holder || !isStale(holder)) return undefined;
-    await rm(path, { force: true });
-    return holder;
   }
 
   /** The live owner of a bottle's lock, if any (to disable Freeze while one runs elsewhere). */
   async lockOwner(slug: string): Promise<LockOwner | undefined> {
-    const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
-    return holder && !isStale(holder) ? holder : undefined;
+    return liveLockOwner(this.lockPath(slug));
+  }
+
+  lockPath(slug: string): string {
+    return join(this.bottleDir(slug), LOCK_NAME);
   }
 }
 
@@ -249,41 +226,6 @@ async function renameIfExists(renameFile: RenameFile, from: string, to: string):
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
-}
-
-/** Creates the file with its content in one step (a hard link), or returns false if it exists. */
-async function createWithContent(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${process.pid}.${Date.now()}`;
-  await writeFile(temp, content);
-  try {
-    await link(temp, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
-async function readLockOwner(path: string): Promise<LockOwner | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Only a lock from this host whose process is gone is known to be stale. */
-function isStale(owner: LockOwner): boolean {
-  return owner.host === hostname() && !isProcessAlive(owner.pid);
-}
-
-function lockedMessage(slug: string, owner: LockOwner, path: string): string {
-  const where = owner.pid === process.pid ? 'in this window' : `by process ${owner.pid} on ${owner.host}`;
-  const message = `A ${owner.operation} of bottle "${slug}" is already running (${where}, since ${owner.since}). Wait for it to finish.`;
-  // Whether a process on another host is still alive cannot be checked from here.
-  return owner.host === hostname() ? message : `${message} If nothing runs on ${owner.host} any more, delete ${path}.`;
 }
 
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
