@@ -1,17 +1,18 @@
 /**
  * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left:
  * the stale lock, staging and parked folders, the image tarball, temp folders and an orphaned
- * registry of a process that is gone, and the archive inside a VM that was being frozen. The last
- * good snapshot is kept, or put back if the crash came in the middle of replacing it.
+ * registry of a process that is gone, and the archive inside a VM that was being frozen. An install
+ * of a snapshot that stopped is finished forward or back (see install.ts), so each bottle keeps
+ * exactly its last good snapshot or the new one, whole.
  */
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from './errors';
 import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
 import { killProcessGroup } from './run';
 import type { Services } from './services';
-import { BottleLockedError, IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { BottleLockedError, IMAGE_TARBALL_NAME } from './state';
 import { runTool } from './tools/command';
 
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
@@ -42,33 +43,16 @@ async function recoverBottle(services: Services, slug: string): Promise<string[]
       done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
       if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
     }
-    const dir = services.store.bottleDir(slug);
-    for (const name of await readdir(dir)) {
-      const path = join(dir, name);
-      if (name.startsWith('.previous-')) {
-        done.push(...(await restoreParked(services, slug, path)));
-      } else if (name.startsWith('.incoming-') || name === IMAGE_TARBALL_NAME || name.endsWith('.importing')) {
-        await rm(path, { recursive: true, force: true });
-        done.push(`${slug}: removed ${name}`);
-      }
+    done.push(...(await services.store.recoverSnapshotFiles(slug)).map((line) => `${slug}: ${line}`));
+    const tarball = join(services.store.bottleDir(slug), IMAGE_TARBALL_NAME);
+    if (await exists(tarball)) {
+      await rm(tarball, { force: true });
+      done.push(`${slug}: removed ${IMAGE_TARBALL_NAME}`);
     }
     return done;
   } finally {
     await lock.release();
   }
-}
-
-/** A crash between parking the old snapshot and moving the new one in: put the old one back. */
-async function restoreParked(services: Services, slug: string, parked: string): Promise<string[]> {
-  const done: string[] = [];
-  if (!(await exists(services.store.sidecarPath(slug)))) {
-    for (const name of [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME]) {
-      if (await exists(join(parked, name))) await rename(join(parked, name), join(services.store.bottleDir(slug), name));
-    }
-    done.push(`${slug}: put back the last good snapshot`);
-  }
-  await rm(parked, { recursive: true, force: true });
-  return done;
 }
 
 async function removeVmArchives(services: Services, slug: string): Promise<string[]> {
