@@ -1,8 +1,8 @@
 /** Snapshots as files: export and import (launcher + sidecar together, as smolvm expects them), delete. */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, createWriteStream, type Stats } from 'node:fs';
-import { copyFile, lstat, open, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { copyFile, lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
@@ -16,6 +16,20 @@ export interface ExportedFiles {
   sidecar: string;
 }
 
+export interface ExportOptions {
+  /** Replace files already at the target (the user confirmed it). */
+  overwrite?: boolean;
+}
+
+/** The export would replace files that exist; nothing was written. */
+export class ExportTargetExistsError extends UserError {
+  constructor(readonly files: readonly string[]) {
+    const what = files.length === 1 ? `${files[0]} already exists` : `${files.join(' and ')} already exist`;
+    super(`${what}. Export under another name, or replace ${files.length === 1 ? 'it' : 'them'}. Nothing was exported.`);
+    this.name = 'ExportTargetExistsError';
+  }
+}
+
 /** The pair of paths an export to `target` writes: `<name>` and `<name>.smolmachine`. */
 export function exportPaths(target: string): { launcher: string; sidecar: string } {
   const launcher = target.endsWith(SMOLMACHINE_SUFFIX) ? target.slice(0, -SMOLMACHINE_SUFFIX.length) : target;
@@ -23,24 +37,43 @@ export function exportPaths(target: string): { launcher: string; sidecar: string
   return { launcher, sidecar: launcher + SMOLMACHINE_SUFFIX };
 }
 
-/** Copies the sidecar (and the launcher, when there is one) beside each other; all or nothing. */
-export async function exportSnapshot(snapshot: Snapshot, target: string): Promise<ExportedFiles> {
+/**
+ * Copies the sidecar (and the launcher, when there is one) beside each other; all or nothing. Files
+ * already there are replaced only with `overwrite`, and then only once both copies are complete.
+ */
+export async function exportSnapshot(snapshot: Snapshot, target: string, options: ExportOptions = {}): Promise<ExportedFiles> {
   const paths = exportPaths(target);
   // Copying a file onto itself, then cleaning up after a failure, would delete the snapshot.
   if (resolve(paths.sidecar) === resolve(snapshot.sidecar) || resolve(paths.launcher) === resolve(snapshot.launcher))
     throw new UserError(`${paths.sidecar} is the snapshot of ${snapshot.slug} itself: choose another place to export to. Nothing was exported.`);
   const hasLauncher = await exists(snapshot.launcher);
-  let copyingLauncher = false;
-  try {
-    await copyFile(snapshot.sidecar, paths.sidecar);
-    copyingLauncher = hasLauncher;
-    if (hasLauncher) await copyFile(snapshot.launcher, paths.launcher);
-  } catch (error) {
-    await rm(paths.sidecar, { force: true });
-    if (copyingLauncher) await rm(paths.launcher, { force: true });
+  const copies: Array<[string, string]> = [[snapshot.sidecar, paths.sidecar]];
+  if (hasLauncher) copies.push([snapshot.launcher, paths.launcher]);
+  const existing = await Promise.all(copies.map(([, to]) => lstat(to).then((info) => ({ to, info }), () => undefined)));
+  const taken = existing.filter((e) => e !== undefined);
+  const folder = taken.find((e) => e.info.isDirectory());
+  if (folder) throw new UserError(`${folder.to} is a folder: choose another name to export to. Nothing was exported.`);
+  if (taken.length > 0 && !options.overwrite) throw new ExportTargetExistsError(taken.map((e) => e.to));
+  await copyAllOrNothing(copies).catch((error: unknown) => {
     throw new UserError(`Could not export the snapshot of ${snapshot.slug} to ${paths.sidecar}: ${describeFsError(error)}. Nothing was exported.`);
-  }
+  });
   return { sidecar: paths.sidecar, launcher: hasLauncher ? paths.launcher : undefined };
+}
+
+/** Copies each pair to a temporary name beside its target, then renames them all into place. */
+async function copyAllOrNothing(copies: ReadonlyArray<[string, string]>): Promise<void> {
+  const temps = copies.map(([, to]) => join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.part`));
+  const placed: string[] = [];
+  try {
+    for (const [i, [from]] of copies.entries()) await copyFile(from, temps[i], constants.COPYFILE_EXCL);
+    for (const [i, [, to]] of copies.entries()) {
+      await rename(temps[i], to);
+      placed.push(to);
+    }
+  } catch (error) {
+    for (const path of [...temps, ...placed]) await rm(path, { force: true });
+    throw error;
+  }
 }
 
 /** A .smolmachine ends in a 64-byte footer that begins with this magic. */

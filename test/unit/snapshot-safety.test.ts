@@ -1,7 +1,8 @@
 /**
- * What the review of commit 4a1be2a broke, one test per case (issue rows 1, 7 and 10; rows 2 and 3
- * are install-crash.test.ts and lock.test.ts): the last good snapshot survives a failed import, a
- * bottle's files are private, and an import never blocks on a file that is not a regular one.
+ * What the review of commit 4a1be2a broke, one test per case (issue rows 1, 7, 8, 9, 10; rows 2 and
+ * 3 are install-crash.test.ts and lock.test.ts): the last good snapshot survives a failed import, a
+ * bottle's files are private, a snapshot that cannot be checked is not resumed silently, an export
+ * never replaces files unasked, and an import never blocks on a file that is not a regular one.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,8 +10,9 @@ import { createHash } from 'node:crypto';
 import { chmodSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { importSnapshot, smolmachineProblem } from '../../src/core/snapshots';
-import { StateStore } from '../../src/core/state';
+import { verifySnapshotIntegrity } from '../../src/core/resume';
+import { exportSnapshot, importSnapshot, smolmachineProblem } from '../../src/core/snapshots';
+import { StateStore, type Snapshot } from '../../src/core/state';
 
 const footer = () => Buffer.concat([Buffer.from('SMOLPACK'), Buffer.alloc(56)]);
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -138,6 +140,89 @@ describe('what the review of 4a1be2a broke', () => {
       chmodSync(dir, 0o755);
       assert.equal(await store.ensureBottleDir('api'), dir);
       assert.equal(statSync(dir).mode & 0o777, 0o700);
+    });
+  });
+
+  describe('8. resume checks the snapshot or asks', () => {
+    it('resume: a snapshot without a record is refused unless the user confirms (allowUnverified)', async () => {
+      const dir = bottleWithOld('api');
+      rmSync(join(dir, 'snapshot.json'));
+      const snapshot = (await store.readSnapshot('api'))!;
+      await assert.rejects(verifySnapshotIntegrity(snapshot), (e: Error) => {
+        assert.equal(e.name, 'UnverifiedSnapshotError');
+        assert.equal(e.message, `The snapshot ${snapshot.sidecar} has no record, so it cannot be checked against what was frozen: it may be damaged or changed. Resume it only if you trust where it came from.`);
+        return true;
+      });
+      await verifySnapshotIntegrity(snapshot, undefined, true);
+    });
+
+    it('resume: a record from a newer version is refused unless the user confirms (allowUnverified)', async () => {
+      const dir = bottleWithOld('api');
+      const record = JSON.parse(readFileSync(join(dir, 'snapshot.json'), 'utf8'));
+      writeFileSync(join(dir, 'snapshot.json'), JSON.stringify({ ...record, version: 2 }));
+      const snapshot = (await store.readSnapshot('api'))!;
+      await assert.rejects(verifySnapshotIntegrity(snapshot), (e: Error) => {
+        assert.equal(e.name, 'UnverifiedSnapshotError');
+        assert.match(e.message, /^The snapshot .+ has a record written by a newer version of Bot Bottle \(record version 2\), so it cannot be checked/);
+        return true;
+      });
+      await verifySnapshotIntegrity(snapshot, undefined, true);
+    });
+
+    it('resume: a file that is no .smolmachine is refused even when the user confirms', async () => {
+      const dir = bottleWithOld('api');
+      rmSync(join(dir, 'snapshot.json'));
+      writeFileSync(join(dir, 'committed-smolmachine.smolmachine'), 'not a machine\n'.repeat(20));
+      const snapshot = (await store.readSnapshot('api'))!;
+      await assert.rejects(verifySnapshotIntegrity(snapshot, undefined, true), /is not a \.smolmachine file \(its footer has no SMOLPACK magic\)\. It was not used\.$/);
+    });
+
+    it('resume: a snapshot whose record matches passes the check', async () => {
+      bottleWithOld('api');
+      await verifySnapshotIntegrity((await store.readSnapshot('api'))!);
+    });
+  });
+
+  describe('9. export asks before replacing', () => {
+    async function snapshotOfOld(): Promise<Snapshot> {
+      bottleWithOld('api');
+      return (await store.readSnapshot('api'))!;
+    }
+
+    it('export: a file with the launcher name beside the chosen target is not overwritten without asking', async () => {
+      const snapshot = await snapshotOfOld();
+      const dir = join(scratch, 'out');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'copy'), 'my own notes\n');
+      await assert.rejects(exportSnapshot(snapshot, join(dir, 'copy.smolmachine')), (e: Error) => {
+        assert.equal(e.name, 'ExportTargetExistsError');
+        assert.equal(e.message, `${join(dir, 'copy')} already exists. Export under another name, or replace it. Nothing was exported.`);
+        assert.deepEqual((e as Error & { files: string[] }).files, [join(dir, 'copy')]);
+        return true;
+      });
+      assert.deepEqual(readdirSync(dir), ['copy'], 'nothing was written');
+      assert.equal(readFileSync(join(dir, 'copy'), 'utf8'), 'my own notes\n');
+    });
+
+    it('export: with overwrite (the user confirmed), both files are replaced', async () => {
+      const snapshot = await snapshotOfOld();
+      const dir = join(scratch, 'out');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'copy'), 'my own notes\n');
+      writeFileSync(join(dir, 'copy.smolmachine'), 'an older export\n');
+      await assert.rejects(exportSnapshot(snapshot, join(dir, 'copy')), /^ExportTargetExistsError: .+\/copy\.smolmachine and .+\/copy already exist\. Export under another name, or replace them\. Nothing was exported\.$/);
+      const files = await exportSnapshot(snapshot, join(dir, 'copy'), { overwrite: true });
+      assert.deepEqual(readFileSync(files.sidecar), OLD.sidecar);
+      assert.deepEqual(readFileSync(files.launcher!), OLD.launcher);
+      assert.deepEqual(readdirSync(dir).sort(), ['copy', 'copy.smolmachine'], 'no temporary file is left');
+    });
+
+    it('export: a folder at a target name is refused even with overwrite', async () => {
+      const snapshot = await snapshotOfOld();
+      const dir = join(scratch, 'out');
+      mkdirSync(join(dir, 'copy'), { recursive: true });
+      await assert.rejects(exportSnapshot(snapshot, join(dir, 'copy'), { overwrite: true }), (e: Error) => e.message === `${join(dir, 'copy')} is a folder: choose another name to export to. Nothing was exported.`);
+      assert.deepEqual(readdirSync(dir), ['copy']);
     });
   });
 
