@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { describeFsError, UserError } from './errors';
 import { isProcessAlive } from './fsutil';
 
@@ -65,7 +66,7 @@ export async function acquireLock(path: string, slug: string, operation: string)
   const owner = await describeThisProcess(operation);
   let tookOverFrom: LockOwner | undefined;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (await createExclusive(path, JSON.stringify(owner), slug)) return { owner, tookOverFrom, release: () => releaseLock(path, owner.token!) };
+    if (await createExclusive(path, JSON.stringify(owner))) return { owner, tookOverFrom, release: () => releaseLock(path, owner.token!) };
     const held = await readLockFile(path);
     if (!held) continue;
     const state = await ownerState(held.owner);
@@ -92,7 +93,7 @@ async function releaseLock(path: string, token: string): Promise<void> {
 async function clearStale(path: string, held: LockFile, slug: string): Promise<boolean> {
   const guard = `${path}.takeover`;
   const guardOwner = await describeThisProcess('takeover');
-  if (!(await createExclusive(guard, JSON.stringify(guardOwner), slug))) {
+  if (!(await createExclusive(guard, JSON.stringify(guardOwner)))) {
     const other = await readLockFile(guard);
     if (other && (await ownerState(other.owner)) !== 'gone')
       throw new BottleLockedError(`Another window is taking over the lock ${path} of bottle "${slug}" right now. Try again.`, other.owner);
@@ -129,7 +130,7 @@ async function removeIfUnchanged(path: string, text: string, slug: string): Prom
 }
 
 /** Creates `path` with `content` in one step, or returns false if it exists. Mode 0600. */
-async function createExclusive(path: string, content: string, slug: string): Promise<boolean> {
+async function createExclusive(path: string, content: string): Promise<boolean> {
   const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await writeFile(temp, content, { mode: 0o600, flag: 'wx' });
@@ -137,7 +138,7 @@ async function createExclusive(path: string, content: string, slug: string): Pro
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw new UserError(`Cannot write the lock ${path} of bottle "${slug}": ${describeFsError(error)}. Check botBottle.stateDir.`);
+    throw new UserError(`Cannot write in the state folder ${dirname(path)}: ${describeFsError(error)}. Check botBottle.stateDir.`);
   } finally {
     await rm(temp, { force: true });
   }

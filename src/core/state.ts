@@ -100,11 +100,10 @@ export class StateStore {
     const dir = this.bottleDir(slug);
     try {
       await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
-      // A folder made by an older version (0755) is made private too.
-      if (((await stat(dir)).mode & 0o777) !== PRIVATE_DIR) await chmod(dir, PRIVATE_DIR);
     } catch (error) {
       throw new UserError(`Cannot create the state folder ${dir}: ${describeFsError(await realMkdirError(dir, error))}. Check botBottle.stateDir.`);
     }
+    await makePrivate(dir);
     return dir;
   }
 
@@ -270,6 +269,18 @@ export class StateStore {
  * Node's recursive mkdir reports ENOENT when it could not create a missing parent (on a read-only
  * file system, say); creating the first missing folder by itself gives the real reason.
  */
+/**
+ * A folder made by an older version (0755) is made private too. On a read-only file system it cannot
+ * be, and nothing can be written there either: the lock says so.
+ */
+async function makePrivate(dir: string): Promise<void> {
+  if (((await stat(dir)).mode & 0o777) === PRIVATE_DIR) return;
+  await chmod(dir, PRIVATE_DIR).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') return;
+    throw new UserError(`Cannot make the state folder ${dir} private (mode 0700): ${describeFsError(error)}. Check botBottle.stateDir.`);
+  });
+}
+
 async function realMkdirError(dir: string, error: unknown): Promise<unknown> {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return error;
   let missing = dir;
