@@ -74,10 +74,12 @@ export async function installStaged(dir: string, staging: string, names: readonl
     for (const name of journal.new) await fs.rename(join(staging, name), join(dir, name));
     await writeJournal(dir, { ...journal, committed: true }, fs);
   } catch (error) {
-    await settleInstall(dir, fs).catch((undoError: unknown) => {
+    const settled = await settleInstall(dir, fs).catch((undoError: unknown) => {
       throw new InstallUnfinishedError(dir, error, undoError);
     });
-    throw error;
+    // Only a flush after the commit point failed: the new set is live, the install done.
+    if (settled !== 'forward') throw error;
+    return;
   }
   // Committed: the new set is live. Parked and staged leftovers go now, or at the next settle.
   await settleInstall(dir, fs).catch(() => undefined);

@@ -140,10 +140,6 @@ export class StateStore {
     };
   }
 
-  async readRecord(slug: string): Promise<SnapshotRecord | undefined> {
-    return (await readRecordFile(this.recordPath(slug))).record;
-  }
-
   async writeRecord(record: SnapshotRecord): Promise<void> {
     await writeFileAtomic(this.recordPath(record.slug), recordText(record));
     await chmod(this.recordPath(record.slug), PRIVATE_FILE);
@@ -192,14 +188,6 @@ export class StateStore {
   }
 
   /**
-   * Whether the bottle's live snapshot is whole: a sidecar whose size and sha256 are those of its
-   * record.
-   */
-  async isWhole(slug: string): Promise<boolean> {
-    return isWholeSnapshotIn(this.bottleDir(slug));
-  }
-
-  /**
    * After a crash: finishes an install that stopped, and removes staging and temporary files. Returns
    * one line per thing it did. The caller holds the bottle's lock.
    */
@@ -225,7 +213,8 @@ export class StateStore {
    */
   private async settleOlderParking(slug: string, name: string): Promise<string> {
     const dir = this.bottleDir(slug);
-    if (await isWholeSnapshotIn(dir)) {
+    const parked = await readdir(join(dir, name));
+    if ((await isWholeSnapshotIn(dir)) || !SNAPSHOT_FILES.some((file) => parked.includes(file))) {
       await rm(join(dir, name), { recursive: true, force: true });
       return `removed ${name}`;
     }
@@ -309,6 +298,7 @@ async function readRecordFile(path: string): Promise<{ record?: SnapshotRecord; 
   return { record: value as SnapshotRecord };
 }
 
+/** Whether `dir` holds a sidecar whose size and sha256 are those in the record beside it. */
 async function isWholeSnapshotIn(dir: string): Promise<boolean> {
   const { record } = await readRecordFile(join(dir, RECORD_NAME));
   const sidecar = join(dir, SIDECAR_NAME);

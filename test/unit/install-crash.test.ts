@@ -185,6 +185,21 @@ describe('installing a snapshot survives a crash at any point', function () {
       assert.equal(whichSnapshot(dir), 'old', `recovery: ${recovery.join('; ')}`);
     });
 
+    it('swap: recovery leaves both when neither the parked snapshot nor the one beside it is whole', async () => {
+      const { root, dir } = crashedMidSwap(false);
+      rmSync(join(dir, '.previous-Ab12Cd', 'snapshot.json'));
+      const recovery = await recoverInterruptedWork(services(root), emptyTemp);
+      assert.deepEqual(recovery, [`api: kept ${join(dir, '.previous-Ab12Cd')}: neither it nor the snapshot beside it is whole, so both were left as they are`]);
+      assert.deepEqual(readdirSync(join(dir, '.previous-Ab12Cd')).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine']);
+    });
+
+    it('swap: recovery removes a parked folder that holds nothing', async () => {
+      const { root, dir } = bottleWithOld(scratch, 'api');
+      mkdirSync(join(dir, '.previous-Ab12Cd'));
+      await recoverInterruptedWork(services(root), emptyTemp);
+      assert.equal(whichSnapshot(dir), 'old');
+    });
+
     it('swap: recovery removes the parked snapshot when the new one beside it is whole', async () => {
       const { root, dir } = crashedMidSwap(true);
       const recovery = await recoverInterruptedWork(services(root), emptyTemp);
