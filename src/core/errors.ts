@@ -78,6 +78,7 @@ const FS_ERROR_WORDS: Readonly<Record<string, string>> = {
   EISDIR: 'it is a folder, not a file',
   ENAMETOOLONG: 'the name is too long',
   EIO: 'the disk reported an input/output error',
+  EBUSY: 'it is in use, e.g. a mount point',
 };
 
 /** A file-system error in plain words with its code, e.g. "the disk is full (ENOSPC)"; else its message. */

@@ -1,10 +1,11 @@
 /**
  * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left:
  * the stale lock, staging and parked folders, the image tarball, temp folders and an orphaned
- * registry of a process that is gone, and the archive inside a VM that was being frozen. The last
- * good snapshot is kept, or put back if the crash came in the middle of replacing it.
+ * registry of a process that is gone, and the archive inside a VM that was being frozen. An install
+ * of a snapshot that stopped is finished forward or back (see install.ts), so each bottle keeps
+ * exactly its last good snapshot or the new one, whole.
  */
-import { readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from './errors';
@@ -13,7 +14,7 @@ import { VM_ARCHIVES } from './freeze/context';
 import { CLEANUP_TIMEOUT_MS } from './pipeline';
 import { killProcessGroup, runTool } from './run';
 import type { Services } from './services';
-import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { BottleLockedError, IMAGE_TARBALL_NAME } from './state';
 
 
 /** Cleans up after interrupted work; returns one line per thing it did (empty when all was tidy). */
@@ -26,38 +27,30 @@ export async function recoverInterruptedWork(services: Services, tempRoot = tmpd
 }
 
 async function recoverBottle(services: Services, slug: string): Promise<string[]> {
-  // Work in progress in another window holds the lock: its staging files are not debris.
-  if (await services.store.lockOwner(slug)) return [];
-  const done: string[] = [];
-  const stale = await services.store.takeStaleLock(slug);
-  if (stale) {
-    done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
-    if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
-  }
-  const dir = services.store.bottleDir(slug);
-  for (const name of await readdir(dir)) {
-    const path = join(dir, name);
-    if (name.startsWith('.previous-')) {
-      done.push(...(await restoreParked(services, slug, path)));
-    } else if (name.startsWith('.incoming-') || name === IMAGE_TARBALL_NAME || name.endsWith('.importing')) {
-      await rm(path, { recursive: true, force: true });
-      done.push(`${slug}: removed ${name}`);
+  // Work in progress in another window holds the lock: its staging files are not debris. Holding the
+  // lock while cleaning keeps another window from starting work here meanwhile.
+  const lock = await services.store.lock(slug, 'recovery').catch((error: unknown) => {
+    if (error instanceof BottleLockedError) return undefined;
+    throw error;
+  });
+  if (!lock) return [];
+  try {
+    const done: string[] = [];
+    const stale = lock.tookOverFrom;
+    if (stale) {
+      done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
+      if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
     }
-  }
-  return done;
-}
-
-/** A crash between parking the old snapshot and moving the new one in: put the old one back. */
-async function restoreParked(services: Services, slug: string, parked: string): Promise<string[]> {
-  const done: string[] = [];
-  if (!(await exists(services.store.sidecarPath(slug)))) {
-    for (const name of [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME]) {
-      if (await exists(join(parked, name))) await rename(join(parked, name), join(services.store.bottleDir(slug), name));
+    done.push(...(await services.store.recoverSnapshotFiles(slug)).map((line) => `${slug}: ${line}`));
+    const tarball = join(services.store.bottleDir(slug), IMAGE_TARBALL_NAME);
+    if (await exists(tarball)) {
+      await rm(tarball, { force: true });
+      done.push(`${slug}: removed ${IMAGE_TARBALL_NAME}`);
     }
-    done.push(`${slug}: put back the last good snapshot`);
+    return done;
+  } finally {
+    await lock.release();
   }
-  await rm(parked, { recursive: true, force: true });
-  return done;
 }
 
 async function removeVmArchives(services: Services, slug: string): Promise<string[]> {

@@ -27,6 +27,8 @@ export interface ResumeState {
   readonly services: Services;
   /** Stop and delete a machine of the same name first (the user confirmed it). */
   readonly replace: boolean;
+  /** Resume a snapshot that has no record to check it against (the user confirmed it). */
+  readonly allowUnverified: boolean;
   /** Set once the machine it replaces is deleted: from then on, stopping short has cost the user that machine. */
   replaced: boolean;
   /** Set once the machine is up and initialised: from then on it is kept. */
@@ -50,12 +52,23 @@ export class MachineExistsError extends UserError {
   }
 }
 
+/**
+ * The snapshot has no record it can be checked against (none, unreadable, or from a newer version):
+ * resuming it could restore a damaged or changed bottle. The UI asks, then passes allowUnverified.
+ */
+export class UnverifiedSnapshotError extends UserError {
+  constructor(readonly snapshot: Snapshot, readonly reason: string) {
+    super(`The snapshot ${snapshot.sidecar} ${reason}, so it cannot be checked against what was frozen: it may be damaged or changed. Resume it only if you trust where it came from.`);
+    this.name = 'UnverifiedSnapshotError';
+  }
+}
+
 export const verifySidecar: Step<ResumeState> = {
   id: 'verify',
   title: 'Checking the snapshot',
   weight: 10,
   async run(ctx, s) {
-    await verifySnapshotIntegrity(s.snapshot, ctx.signal);
+    await verifySnapshotIntegrity(s.snapshot, ctx.signal, s.allowUnverified);
   },
 };
 
@@ -120,6 +133,8 @@ export interface ResumeOptions {
   /** Resume under this slug instead of the snapshot's own. */
   asSlug?: string;
   replace?: boolean;
+  /** Resume even a snapshot with no record to check it against (after the user confirmed a warning). */
+  allowUnverified?: boolean;
 }
 
 export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions, steps = RESUME_STEPS): Promise<ResumedBottle> {
@@ -130,7 +145,8 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
-      snapshot, machine, smolvm, services, replace: options.replace ?? false, replaced: false, ready: false, notCarried: [],
+      snapshot, machine, smolvm, services, replace: options.replace ?? false, allowUnverified: options.allowUnverified ?? false,
+      replaced: false, ready: false, notCarried: [],
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);
@@ -145,10 +161,18 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   }
 }
 
-/** Refuses a sidecar whose size or sha256 differs from its record: it would restore a damaged bottle. */
-export async function verifySnapshotIntegrity(snapshot: Snapshot, signal?: AbortSignal): Promise<void> {
+/**
+ * Refuses a sidecar whose size or sha256 differs from its record: it would restore a damaged bottle.
+ * A sidecar with no usable record is refused too (UnverifiedSnapshotError) unless `allowUnverified`.
+ */
+export async function verifySnapshotIntegrity(snapshot: Snapshot, signal?: AbortSignal, allowUnverified = false): Promise<void> {
   const record = snapshot.record;
-  if (!record) return verifySmolmachine(snapshot.sidecar);
+  if (!record) {
+    // A file that is no .smolmachine at all is refused outright: there is nothing to confirm.
+    await verifySmolmachine(snapshot.sidecar);
+    if (!allowUnverified) throw new UnverifiedSnapshotError(snapshot, snapshot.recordProblem ?? 'has no record');
+    return;
+  }
   if (snapshot.sizeBytes !== record.sidecarBytes)
     throw new UserError(`The snapshot ${snapshot.sidecar} is ${snapshot.sizeBytes} bytes, but it was written as ${record.sidecarBytes} bytes: it is truncated or was changed. It was not used.`);
   const actual = await sha256File(snapshot.sidecar, signal);

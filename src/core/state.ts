@@ -1,25 +1,36 @@
 /**
  * The bottle state folders: one per slug under a root, holding the last good snapshot at the seed's
  * paths (`committed-smolmachine` and its `.smolmachine` sidecar) and a JSON record beside them.
+ *
+ * The three files are one snapshot and change only together, through install.ts: the flat seed paths
+ * stay the live files (other tools and older versions read them there), and a journal makes the swap
+ * of all three one unit. Folders are private to their owner (0700), files 0600.
  */
-import { hostname, homedir } from 'node:os';
+import { homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describeFsError, UserError } from './errors';
-import { exists, isProcessAlive, writeFileAtomic } from './fsutil';
+import { exists, writeFileAtomic } from './fsutil';
+import { installStaged as installStagedFiles, makeStagingDir, PARKING_PREFIX, realInstallFs, restoreParked, settleInstall, STAGING_PREFIX, type InstallFs } from './install';
+import { acquireLock, BottleLockedError, liveLockOwner, type BottleLock, type LockOwner } from './lock';
 import type { MachineSettings } from './machineSettings';
 import { slugProblem } from './names';
+
+export { BottleLockedError, type BottleLock, type LockOwner };
 
 export const LAUNCHER_NAME = 'committed-smolmachine';
 export const SIDECAR_NAME = `${LAUNCHER_NAME}.smolmachine`;
 export const RECORD_NAME = 'snapshot.json';
 export const IMAGE_TARBALL_NAME = 'committed.image.tar';
+/** The files of one snapshot, installed and removed together. */
+export const SNAPSHOT_FILES: readonly string[] = [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME];
 const LOCK_NAME = '.bot-bottle.lock';
-
-/** fs.rename, or a stand-in that fails on purpose in tests. */
-type RenameFile = (from: string, to: string) => Promise<void>;
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
+/** The launcher is a program: its owner may run it. */
+const PRIVATE_PROGRAM = 0o700;
 
 export interface StepTiming {
   id: string;
@@ -58,18 +69,8 @@ export interface Snapshot {
   createdAt: Date;
   /** Missing for a sidecar that bot-bottle's own tools or an older version wrote. */
   record?: SnapshotRecord;
-}
-
-export interface LockOwner {
-  pid: number;
-  host: string;
-  operation: string;
-  since: string;
-}
-
-export interface BottleLock {
-  readonly owner: LockOwner;
-  release(): Promise<void>;
+  /** Why there is no record, in words that follow "the snapshot": e.g. "has no record". */
+  recordProblem?: string;
 }
 
 /** The platform's bot-bottle state folder, used when `botBottle.stateDir` is empty. */
@@ -101,10 +102,11 @@ export class StateStore {
   async ensureBottleDir(slug: string): Promise<string> {
     const dir = this.bottleDir(slug);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     } catch (error) {
       throw new UserError(`Cannot create the state folder ${dir}: ${describeFsError(await realMkdirError(dir, error))}. Check botBottle.stateDir.`);
     }
+    await makePrivate(dir);
     return dir;
   }
 
@@ -129,7 +131,7 @@ export class StateStore {
       return undefined;
     }
     if (!info.isFile()) return undefined;
-    const record = await this.readRecord(slug);
+    const { record, problem } = await readRecordFile(this.recordPath(slug));
     return {
       slug,
       sidecar,
@@ -137,99 +139,121 @@ export class StateStore {
       sizeBytes: info.size,
       createdAt: record ? new Date(record.createdAt) : info.mtime,
       record,
+      recordProblem: problem,
     };
   }
 
-  async readRecord(slug: string): Promise<SnapshotRecord | undefined> {
-    try {
-      const value = JSON.parse(await readFile(this.recordPath(slug), 'utf8')) as SnapshotRecord;
-      return value?.version === 1 && typeof value.sha256 === 'string' ? value : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   async writeRecord(record: SnapshotRecord): Promise<void> {
-    await writeFileAtomic(this.recordPath(record.slug), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(this.recordPath(record.slug), recordText(record));
+    await chmod(this.recordPath(record.slug), PRIVATE_FILE);
+  }
+
+  /** A new, empty staging folder in the bottle's folder, for the files of a snapshot to install. */
+  async makeStaging(slug: string): Promise<string> {
+    return makeStagingDir(await this.ensureBottleDir(slug));
+  }
+
+  /** Writes the record into a staging folder, beside the sidecar it describes. */
+  async writeStagedRecord(staging: string, record: SnapshotRecord, fs: InstallFs = realInstallFs): Promise<void> {
+    await fs.writeFile(join(staging, RECORD_NAME), recordText(record), { mode: PRIVATE_FILE, flag: 'wx' });
   }
 
   /**
-   * Puts a new snapshot in place of the last good one as one unit: the old files are moved aside,
-   * the new ones moved in, and on any failure the old ones are moved back. The staged files must be
-   * on the same file system (inside the bottle's folder) so that every move is a rename.
+   * Makes the snapshot in `staging` (from makeStaging: sidecar, launcher if any, record) the live one
+   * as one unit, in place of the last good one: after any failure or crash the bottle has one of the
+   * two, whole. The caller holds the bottle's lock.
    */
-  async replaceSnapshot(record: SnapshotRecord, staged: { sidecar: string; launcher: string }, renameFile: RenameFile = rename): Promise<void> {
-    const dir = this.bottleDir(record.slug);
-    const aside = await mkdtemp(join(dir, '.previous-'));
-    const pairs: Array<[string, string]> = [
-      [staged.sidecar, this.sidecarPath(record.slug)],
-      [staged.launcher, this.launcherPath(record.slug)],
-    ];
-    const movedAside: Array<[string, string]> = [];
-    const movedIn: string[] = [];
+  async installStaged(slug: string, staging: string, fs: InstallFs = realInstallFs): Promise<void> {
+    for (const name of SNAPSHOT_FILES) await chmod(join(staging, name), name === LAUNCHER_NAME ? PRIVATE_PROGRAM : PRIVATE_FILE).catch(ignoreMissing);
+    await installStagedFiles(this.bottleDir(slug), staging, SNAPSHOT_FILES, fs);
+  }
+
+  /**
+   * Puts a new snapshot in place of the last good one as one unit (see installStaged). The staged
+   * pair must be `committed-smolmachine` and its sidecar in a staging folder of the bottle's folder.
+   */
+  async replaceSnapshot(record: SnapshotRecord, staged: { sidecar: string; launcher: string }, fs: InstallFs = realInstallFs): Promise<void> {
+    const staging = dirname(staged.sidecar);
+    if (dirname(staging) !== this.bottleDir(record.slug) || staged.sidecar !== join(staging, SIDECAR_NAME) || staged.launcher !== join(staging, LAUNCHER_NAME))
+      throw new Error(`The snapshot to keep must be staged in a folder of ${this.bottleDir(record.slug)} as ${LAUNCHER_NAME} and ${SIDECAR_NAME}.`);
+    await this.writeStagedRecord(staging, record, fs);
+    await this.installStaged(record.slug, staging, fs);
+  }
+
+  /** Removes the snapshot's files as one unit (an install of nothing). The caller holds the lock. */
+  async deleteSnapshot(slug: string, fs: InstallFs = realInstallFs): Promise<void> {
+    const staging = await this.makeStaging(slug);
     try {
-      for (const path of [this.sidecarPath(record.slug), this.launcherPath(record.slug), this.recordPath(record.slug)]) {
-        const parked = join(aside, basename(path));
-        if (await renameIfExists(renameFile, path, parked)) movedAside.push([parked, path]);
-      }
-      for (const [from, to] of pairs) {
-        await renameFile(from, to);
-        movedIn.push(to);
-      }
-      await this.writeRecord(record);
-    } catch (error) {
-      for (const path of movedIn) await rm(path, { force: true });
-      for (const [parked, path] of movedAside.reverse()) await rename(parked, path);
-      throw error;
+      await this.installStaged(slug, staging, fs);
     } finally {
-      await rm(aside, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true });
     }
   }
 
-  async deleteSnapshot(slug: string): Promise<void> {
-    for (const path of [this.sidecarPath(slug), this.launcherPath(slug), this.recordPath(slug)]) await rm(path, { force: true });
+  /**
+   * After a crash: finishes an install that stopped, and removes staging and temporary files. Returns
+   * one line per thing it did. The caller holds the bottle's lock.
+   */
+  async recoverSnapshotFiles(slug: string): Promise<string[]> {
+    const dir = this.bottleDir(slug);
+    const done: string[] = [];
+    const settled = await settleInstall(dir);
+    if (settled === 'forward') done.push('finished installing the new snapshot');
+    if (settled === 'back') done.push('put back the last good snapshot');
+    for (const name of await readdir(dir)) {
+      if (name.startsWith(PARKING_PREFIX)) done.push(await this.settleOlderParking(slug, name));
+      else if (name.startsWith(STAGING_PREFIX) || name.endsWith('.importing') || isLeftoverTemp(name)) {
+        await rm(join(dir, name), { recursive: true, force: true });
+        done.push(`removed ${name}`);
+      }
+    }
+    return done;
   }
 
   /**
-   * Takes the bottle's lock for one operation (freeze, resume), across processes and VS Code
-   * windows: an exclusive lock file naming its owner. A lock whose owner process is gone is stale
-   * and taken over.
+   * A parked folder without a journal was left by an older version's interrupted swap. Nothing is
+   * guessed: the whole snapshot of the two is kept, and when neither is whole both stay for the user.
+   */
+  private async settleOlderParking(slug: string, name: string): Promise<string> {
+    const dir = this.bottleDir(slug);
+    const parked = await readdir(join(dir, name));
+    if ((await isWholeSnapshotIn(dir)) || !SNAPSHOT_FILES.some((file) => parked.includes(file))) {
+      await rm(join(dir, name), { recursive: true, force: true });
+      return `removed ${name}`;
+    }
+    if (await isWholeSnapshotIn(join(dir, name))) {
+      await restoreParked(dir, name, SNAPSHOT_FILES);
+      return 'put back the last good snapshot';
+    }
+    return `kept ${join(dir, name)}: neither it nor the snapshot beside it is whole, so both were left as they are`;
+  }
+
+  /**
+   * Takes the bottle's lock for one operation (freeze, resume, import, delete), across processes and
+   * VS Code windows; a lock whose owner is gone is taken over (see lock.ts).
    */
   async lock(slug: string, operation: string): Promise<BottleLock> {
     await this.ensureBottleDir(slug);
-    const path = join(this.bottleDir(slug), LOCK_NAME);
-    const owner: LockOwner = { pid: process.pid, host: hostname(), operation, since: new Date().toISOString() };
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (await this.createLockFile(slug, path, owner)) return { owner, release: () => rm(path, { force: true }) };
-      const holder = await readLockOwner(path);
-      if (holder && !isStale(holder)) throw new UserError(lockedMessage(slug, holder, path));
-      await rm(path, { force: true });
-    }
-    throw new UserError(`Could not take the lock for bottle "${slug}". Try again.`);
+    return acquireLock(this.lockPath(slug), slug, operation);
   }
 
-  /** A folder the lock cannot be written in (read-only, full) is the user's to fix: say so plainly. */
-  private async createLockFile(slug: string, path: string, owner: LockOwner): Promise<boolean> {
+  /** Runs `work` holding the bottle's lock. */
+  async withLock<T>(slug: string, operation: string, work: () => Promise<T>): Promise<T> {
+    const lock = await this.lock(slug, operation);
     try {
-      return await createWithContent(path, JSON.stringify(owner));
-    } catch (error) {
-      throw new UserError(`Cannot write in the state folder ${this.bottleDir(slug)}: ${describeFsError(error)}. Check botBottle.stateDir.`);
+      return await work();
+    } finally {
+      await lock.release();
     }
-  }
-
-  /** Removes the lock when its owner is gone, and says whose it was. */
-  async takeStaleLock(slug: string): Promise<LockOwner | undefined> {
-    const path = join(this.bottleDir(slug), LOCK_NAME);
-    const holder = await readLockOwner(path);
-    if (!holder || !isStale(holder)) return undefined;
-    await rm(path, { force: true });
-    return holder;
   }
 
   /** The live owner of a bottle's lock, if any (to disable Freeze while one runs elsewhere). */
   async lockOwner(slug: string): Promise<LockOwner | undefined> {
-    const holder = await readLockOwner(join(this.bottleDir(slug), LOCK_NAME));
-    return holder && !isStale(holder) ? holder : undefined;
+    return liveLockOwner(this.lockPath(slug));
+  }
+
+  lockPath(slug: string): string {
+    return join(this.bottleDir(slug), LOCK_NAME);
   }
 }
 
@@ -237,6 +261,18 @@ export class StateStore {
  * Node's recursive mkdir reports ENOENT when it could not create a missing parent (on a read-only
  * file system, say); creating the first missing folder by itself gives the real reason.
  */
+/**
+ * A folder made by an older version (0755) is made private too. On a read-only file system it cannot
+ * be, and nothing can be written there either: the lock says so.
+ */
+async function makePrivate(dir: string): Promise<void> {
+  if (((await stat(dir)).mode & 0o777) === PRIVATE_DIR) return;
+  await chmod(dir, PRIVATE_DIR).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') return;
+    throw new UserError(`Cannot make the state folder ${dir} private (mode 0700): ${describeFsError(error)}. Check botBottle.stateDir.`);
+  });
+}
+
 async function realMkdirError(dir: string, error: unknown): Promise<unknown> {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return error;
   let missing = dir;
@@ -244,49 +280,47 @@ async function realMkdirError(dir: string, error: unknown): Promise<unknown> {
   return mkdir(missing).then(() => error, (real: unknown) => real);
 }
 
-async function renameIfExists(renameFile: RenameFile, from: string, to: string): Promise<boolean> {
+/** The record, or why there is none in words that follow "the snapshot". */
+async function readRecordFile(path: string): Promise<{ record?: SnapshotRecord; problem?: string }> {
+  let text;
   try {
-    await renameFile(from, to);
-    return true;
+    text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { problem: 'has no record' };
+    return { problem: `has a record that cannot be read (${describeFsError(error)})` };
   }
-}
-
-/** Creates the file with its content in one step (a hard link), or returns false if it exists. */
-async function createWithContent(path: string, content: string): Promise<boolean> {
-  const temp = `${path}.${process.pid}.${Date.now()}`;
-  await writeFile(temp, content);
+  let value: Partial<SnapshotRecord> | null;
   try {
-    await link(temp, path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw error;
-  } finally {
-    await rm(temp, { force: true });
-  }
-}
-
-async function readLockOwner(path: string): Promise<LockOwner | undefined> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    value = JSON.parse(text) as Partial<SnapshotRecord> | null;
   } catch {
-    return undefined;
+    return { problem: 'has a record that is not valid JSON' };
   }
+  const version = value?.version as unknown;
+  if (typeof version === 'number' && version > 1) return { problem: `has a record written by a newer version of Bot Bottle (record version ${version})` };
+  if (version !== 1 || typeof value?.sha256 !== 'string' || typeof value.sidecarBytes !== 'number') return { problem: 'has a record this version cannot read' };
+  return { record: value as SnapshotRecord };
 }
 
-/** Only a lock from this host whose process is gone is known to be stale. */
-function isStale(owner: LockOwner): boolean {
-  return owner.host === hostname() && !isProcessAlive(owner.pid);
+/** Whether `dir` holds a sidecar whose size and sha256 are those in the record beside it. */
+async function isWholeSnapshotIn(dir: string): Promise<boolean> {
+  const { record } = await readRecordFile(join(dir, RECORD_NAME));
+  const sidecar = join(dir, SIDECAR_NAME);
+  const info = await stat(sidecar).catch(() => undefined);
+  if (!record || !info?.isFile() || info.size !== record.sidecarBytes) return false;
+  return (await sha256File(sidecar)) === record.sha256;
 }
 
-function lockedMessage(slug: string, owner: LockOwner, path: string): string {
-  const where = owner.pid === process.pid ? 'in this window' : `by process ${owner.pid} on ${owner.host}`;
-  const message = `A ${owner.operation} of bottle "${slug}" is already running (${where}, since ${owner.since}). Wait for it to finish.`;
-  // Whether a process on another host is still alive cannot be checked from here.
-  return owner.host === hostname() ? message : `${message} If nothing runs on ${owner.host} any more, delete ${path}.`;
+function recordText(record: SnapshotRecord): string {
+  return `${JSON.stringify(record, null, 2)}\n`;
+}
+
+/** A temporary file of writeFileAtomic, the install journal or the lock, left by a crash. */
+function isLeftoverTemp(name: string): boolean {
+  return name.startsWith('.') && /\.[0-9a-f]{8,}\.(tmp|stale)$/.test(name);
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
 }
 
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {

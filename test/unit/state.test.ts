@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BottleCatalog, mergeBottles } from '../../src/core/bottles';
 import { UserError } from '../../src/core/errors';
+import { realInstallFs, type InstallFs } from '../../src/core/install';
 import { defaultStateRoot, sha256File, StateStore, type SnapshotRecord } from '../../src/core/state';
 import type { Machine } from '../../src/core/tools/smolvm';
 
@@ -71,10 +72,12 @@ describe('state store', () => {
       await store.ensureBottleDir('api');
       await store.replaceSnapshot(recordFor('a'.repeat(64)), stage('old'));
       const before = contents();
-      const { rename } = await import('node:fs/promises');
-      const failOnLauncher = async (from: string, to: string) => {
-        if (from.includes('.incoming-') && to.endsWith('committed-smolmachine')) throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
-        await rename(from, to);
+      const failOnLauncher: InstallFs = {
+        ...realInstallFs,
+        async rename(from, to) {
+          if (from.includes('.incoming-') && to.endsWith('committed-smolmachine')) throw Object.assign(new Error('EIO: simulated'), { code: 'EIO' });
+          await realInstallFs.rename(from, to);
+        },
       };
       await assert.rejects(store.replaceSnapshot(recordFor('b'.repeat(64)), stage('new'), failOnLauncher), /EIO: simulated/);
       assert.deepEqual(contents(), before);
