@@ -287,8 +287,8 @@ const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 
 const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
 /** The end of a line, after its label: `X / Y (P%, R/s)` with a known total, else `X (R/s)` (src/cli/mod.rs:146-169). */
 const PROGRESS_TAIL = String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)`;
-const COPY_PROGRESS = new RegExp(`${PROGRESS_TAIL}$`);
-const COPY_PROGRESS_THEN_ERROR = new RegExp(`${PROGRESS_TAIL}(Error: .*)$`);
+const COPY_PROGRESS = new RegExp(PROGRESS_TAIL + '$');
+const COPY_PROGRESS_THEN_ERROR = new RegExp(PROGRESS_TAIL + '(Error: .*)$');
 
 /**
  * One line (or `\r` redraw) of `machine cp` progress on stderr, e.g. a download's
