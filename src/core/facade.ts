@@ -19,10 +19,10 @@ import type { Snapshot } from './state';
 
 export { isRunning, type Bottle } from './bottles';
 export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
-export { MachineExistsError, type ResumedBottle } from './resume';
+export { MachineExistsError, UnverifiedSnapshotError, type ResumedBottle } from './resume';
 export { SmolvmMissingError, type CoreLogs } from './services';
 export { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type CoreSettings, type Settings } from './settings';
-export { SnapshotExistsError, type ExportedFiles } from './snapshots';
+export { ExportTargetExistsError, SnapshotExistsError, type ExportedFiles } from './snapshots';
 export type { Snapshot } from './state';
 export type { Machine } from './tools/smolvm';
 export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
@@ -43,6 +43,8 @@ export interface ResumePlacement {
   replace?: boolean;
   /** Resume under this slug instead of the snapshot's own. */
   asSlug?: string;
+  /** Resume a snapshot that has no record to check it against (the user confirmed a warning). */
+  allowUnverified?: boolean;
 }
 
 export class BotBottle {
@@ -93,8 +95,9 @@ export class BotBottle {
     return resumeBottle(this.services, snapshot, options);
   }
 
-  exportSnapshot(snapshot: Snapshot, target: string): Promise<ExportedFiles> {
-    return exportSnapshot(snapshot, target);
+  /** Refuses to replace existing files (ExportTargetExistsError) unless `overwrite`. */
+  exportSnapshot(snapshot: Snapshot, target: string, overwrite = false): Promise<ExportedFiles> {
+    return exportSnapshot(snapshot, target, { overwrite });
   }
 
   importSnapshot(source: string, slug: string, replace = false): Promise<Snapshot> {

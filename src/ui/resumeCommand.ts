@@ -1,6 +1,7 @@
 /** Resume Bottle: recreate the machine from its snapshot, asking first when the name is taken. */
 import * as vscode from 'vscode';
-import { MachineExistsError } from '../core/facade';
+import { StepFailedError } from '../core/errors';
+import { MachineExistsError, UnverifiedSnapshotError } from '../core/facade';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
@@ -19,9 +20,14 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
   const slug = placement.asSlug ?? snapshot.slug;
   const what = vscode.l10n.t('Resuming {0}', slug);
   try {
-    const { machine, notCarried } = await withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
-      deps.core().resume(snapshot, { signal, onProgress, ...placement }),
-    );
+    const resume = (allowUnverified: boolean) =>
+      withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
+        deps.core().resume(snapshot, { signal, onProgress, ...placement, allowUnverified }),
+      );
+    const { machine, notCarried } = await resume(false).catch(async (error: unknown) => {
+      if (!(unverified(error) && (await confirmUnverified(error)))) throw error;
+      return resume(true);
+    });
     announceResumed(machine, slug, notCarried);
     return machine;
   } catch (error) {
@@ -42,6 +48,17 @@ function announceResumed(machine: string, slug: string, notCarried: readonly str
   void shown.then((choice) => {
     if (choice === openShell) void vscode.commands.executeCommand('botBottle.openShell', slug);
   });
+}
+
+/** A snapshot with no record (imported, or written by another tool) cannot be checked: resume it only if the user trusts it. */
+function unverified(error: unknown): error is UnverifiedSnapshotError | StepFailedError {
+  return error instanceof UnverifiedSnapshotError || (error instanceof StepFailedError && error.cause instanceof UnverifiedSnapshotError);
+}
+
+async function confirmUnverified(error: UnverifiedSnapshotError | StepFailedError): Promise<boolean> {
+  const message = error instanceof StepFailedError ? (error.cause as UnverifiedSnapshotError).message : error.message;
+  const resumeAnyway = vscode.l10n.t('Resume Anyway');
+  return (await vscode.window.showWarningMessage(vscode.l10n.t('This snapshot cannot be checked.'), { modal: true, detail: message }, resumeAnyway)) === resumeAnyway;
 }
 
 /** The machine appeared after the tree last looked: refresh and ask again. */

@@ -1,7 +1,7 @@
 /** Snapshot files: export, import, delete, reveal, copy path. */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import { SMOLMACHINE_SUFFIX, SnapshotExistsError, type Snapshot } from '../core/facade';
+import { ExportTargetExistsError, SMOLMACHINE_SUFFIX, SnapshotExistsError, type Snapshot } from '../core/facade';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
 
@@ -15,7 +15,11 @@ export async function exportSnapshotCommand(deps: CommandDeps, target: Target): 
   });
   if (!destination) return;
   try {
-    const files = await deps.core().exportSnapshot(snapshot, destination.fsPath);
+    const core = deps.core();
+    const files = await core.exportSnapshot(snapshot, destination.fsPath).catch(async (error: unknown) => {
+      if (!(error instanceof ExportTargetExistsError) || !(await confirm(error.message, vscode.l10n.t('Replace')))) throw error;
+      return core.exportSnapshot(snapshot, destination.fsPath, true);
+    });
     deps.logs.main.info(`Exported the snapshot of ${snapshot.slug} to ${files.sidecar}${files.launcher ? ` and ${files.launcher}` : ''}`);
     void vscode.window.showInformationMessage(vscode.l10n.t('Exported the snapshot of {0} to {1}.', snapshot.slug, files.sidecar));
   } catch (error) {
