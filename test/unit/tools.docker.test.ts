@@ -98,7 +98,7 @@ describe('docker client', () => {
     });
 
     it('refuses output that is not one container a line', () => {
-      assert.throws(() => parseContainerList('CONTAINER ID   IMAGE', 'bot-bottle-'), /^UnexpectedOutputError: docker ps printed "CONTAINER ID   IMAGE" where one JSON object a line with ID, Names and State was expected$/);
+      assert.throws(() => parseContainerList('CONTAINER ID IMAGE', 'bot-bottle-'), /^UnexpectedOutputError: docker ps printed "CONTAINER ID IMAGE" where one JSON object a line with ID, Names and State was expected$/);
       assert.throws(() => parseContainerList(row({ ID: 1, Names: 'bot-bottle-a', State: 'running' }), 'bot-bottle-'), UnexpectedOutputError);
     });
 
