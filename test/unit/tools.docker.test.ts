@@ -129,6 +129,8 @@ describe('docker client', () => {
     it('commits to a tag and reads the new image id; tags an image', () => {
       assert.deepEqual(commit('docker', 'bot-bottle-a', 'bot-bottle-committed-a:latest').argv, ['docker', 'commit', 'bot-bottle-a', 'bot-bottle-committed-a:latest']);
       assert.equal(commit('docker', 'c', 't').parse(ok(`${ID}\n`)), ID);
+      assert.equal(commit('docker', 'c', 't').parse(ok(`${ID.slice('sha256:'.length)}\n`)), ID, 'as Podman prints it');
+      assert.throws(() => commit('docker', 'c', 't').parse(ok('abc\n')), UnexpectedOutputError);
       assert.deepEqual(tagImage('docker', 'a:1', 'a:latest').argv, ['docker', 'tag', 'a:1', 'a:latest']);
     });
 

@@ -63,17 +63,18 @@ export const commitContainer: CommitStep = {
   async run(ctx, s) {
     ctx.defer('remove the temporary tag', () => runTool(s.run, docker.rmi(s.dockerBin, s.stagingTag), { timeoutMs: CLEANUP_TIMEOUT_MS }));
     s.imageId = await runTool(s.run, docker.commit(s.dockerBin, s.container, s.stagingTag), { signal: ctx.signal }).catch((error: unknown) => {
-      throw error instanceof ToolError && error.stderrTail.includes(PODMAN_EMPTY_BODY) ? podmanCommitError(error) : error;
+      throw error instanceof ToolError && error.stderrTail.includes(PODMAN_EMPTY_BODY) ? podmanCommitError(error, s) : error;
     });
   },
 };
 
-function podmanCommitError(error: ToolError): ToolError {
+function podmanCommitError(error: ToolError, s: CommitState): ToolError {
   return new ToolError(
     error.command,
     error.exitCode,
     error.stderrTail,
-    `The engine refused docker commit ("${PODMAN_EMPTY_BODY}"): Podman's docker API before 5 needs a request body that docker clients since version 24 do not send (containers/podman#26261). Commit with Docker Engine or a newer Podman, or run podman commit yourself.`,
+    `The engine refused docker commit ("${PODMAN_EMPTY_BODY}"): this Podman's docker API needs a request body that docker clients since version 24 no longer send (containers/podman#26261). ` +
+      `Freeze with Docker Engine, or run podman commit ${s.container} ${s.tag} yourself.`,
   );
 }
 

@@ -164,7 +164,13 @@ export function containerState(dockerBin: string, name: string): ToolCommand<str
 
 /** `docker commit`: the container's file system as a new image under `tag`; resolves to its id. */
 export function commit(dockerBin: string, container: string, tag: string): ToolCommand<string> {
-  return { argv: [dockerBin, 'commit', container, tag], parse: ({ stdout }) => parseImageId(stdout) };
+  return { argv: [dockerBin, 'commit', container, tag], parse: ({ stdout }) => parseCommittedId(stdout) };
+}
+
+/** Docker Engine prints the new image's id as `sha256:<hex>`; Podman's docker API, the bare hex. */
+export function parseCommittedId(stdout: string): string {
+  const id = stdout.trim();
+  return parseImageId(/^[0-9a-f]{64}$/.test(id) ? `sha256:${id}` : id);
 }
 
 export function tagImage(dockerBin: string, source: string, target: string): ToolCommand<void> {
