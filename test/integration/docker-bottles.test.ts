@@ -13,7 +13,7 @@ import { BotBottle, isRunning, type Bottle, type CommittedImage, type CoreSettin
 import { CancelledError } from '../../src/core/errors';
 import { botBottleDouble, type BotBottleDouble } from '../support/botBottleCli';
 import { startCommitBodyProxy, type CommitBodyProxy } from '../support/commitBodyProxy';
-import { REPO, SIM_BIN, startWorld, type World } from '../support/world';
+import { processesMentioning, REPO, SIM_BIN, startWorld, type World } from '../support/world';
 
 const IMAGE = 'bb-busybox-it:1';
 const signal = () => new AbortController().signal;
@@ -44,7 +44,8 @@ describe("bot-bottle's docker bottles, through the real docker client (podman's 
     botBottle = botBottleDouble(world.home);
     core = newCore();
     buildBusyboxImage(join(world.root, 'busybox-image'));
-    engine('run', '--detach', '--name', 'bot-bottle-web-3k9zz', IMAGE);
+    // Its work is written as it starts: a `docker exec` would leave podman's exec monitor waiting for minutes.
+    engine('run', '--detach', '--name', 'bot-bottle-web-3k9zz', IMAGE, 'sh', '-c', 'echo work in progress > /note.txt && exec sleep 3600');
     engine('create', '--name', 'bot-bottle-idle-1', IMAGE);
     engine('run', '--detach', '--name', 'postgres-bot-bottle-x', IMAGE);
     world.createRunningBottle('vm-7k2p1');
@@ -80,7 +81,6 @@ describe("bot-bottle's docker bottles, through the real docker client (podman's 
   });
 
   it('freezes by docker commit, as bot-bottle commits, with progress and the Tools log; the image runs and bot-bottle resume would boot it', async () => {
-    engine('exec', 'bot-bottle-web-3k9zz', 'sh', '-c', 'echo work in progress > /note.txt');
     const metadataBefore = readFileSync(join(botBottle.stateDir('web-3k9zz'), 'metadata.json'));
     const steps: PipelineProgress[] = [];
 
@@ -129,7 +129,6 @@ describe("bot-bottle's docker bottles, through the real docker client (podman's 
   it('cancelled during the commit, keeps the last committed image and bot-bottle’s files as they were', async () => {
     const before = engine('image', 'inspect', '--format', '{{.Id}}', 'bot-bottle-committed-web-3k9zz:latest').trim();
     const committedImage = readFileSync(join(botBottle.stateDir('web-3k9zz'), 'committed-image'));
-    engine('exec', 'bot-bottle-web-3k9zz', 'sh', '-c', 'echo changed > /note.txt');
     const controller = new AbortController();
     const steps: string[] = [];
     const freezing = core.freeze((await listed('web-3k9zz'))!, {
@@ -200,6 +199,14 @@ describe("bot-bottle's docker bottles, through the real docker client (podman's 
       } finally {
         restore();
       }
+    });
+  });
+
+  describe('at the end', () => {
+    it('stopping the container service leaves none of its containers running', async () => {
+      assert.ok(processesMentioning(world.containers.dir).some((line) => line.includes('bot-bottle-web-3k9zz')), 'the containers run before');
+      await world.containers.stop();
+      assert.deepEqual(processesMentioning(world.containers.dir), []);
     });
   });
 });
