@@ -161,6 +161,19 @@ export class BotBottleState {
   }
 
   /**
+   * Leaves a committed docker image where bot-bottle's docker commit leaves one: `committed-image`
+   * naming its tag, then `.preserve`, each written atomically; nothing else in the folder is touched.
+   */
+  async leaveCommittedTag(slug: string, tag: string): Promise<void> {
+    const slugIssue = botBottleSlugProblem(slug);
+    if (slugIssue) throw new UserError(slugIssue);
+    if (/[\s]/.test(tag) || isAbsolute(tag)) throw new UserError(`"${tag}" is not an image tag committed-image can name.`);
+    const dir = (await this.checkedDir(slug)) ?? (await this.createDir(slug));
+    await writePrivateAtomic(join(dir, COMMITTED_IMAGE_NAME), tag);
+    await writePrivateAtomic(join(dir, PRESERVE_NAME), '');
+  }
+
+  /**
    * The bottle's folder as a real path, or undefined when there is none. A file in its place, or a
    * symbolic link leading out of `~/.bot-bottle`, is refused: bot-bottle would not have made it.
    */

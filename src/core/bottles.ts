@@ -1,28 +1,45 @@
 /**
- * A bottle is a running (or stopped) smolvm machine named `<prefix><slug>`, a frozen snapshot in
- * its state folder, or both. Discovery merges the two sources, and adds what bot-bottle's own state
- * folder knows of each (a snapshot its commit left counts as frozen when we have none).
+ * A bottle is a running (or stopped) smolvm machine named `<prefix><slug>`, a docker container of
+ * that name (bot-bottle's docker backend), a frozen snapshot in its state folder, or some of these.
+ * Discovery merges the sources, and adds what bot-bottle's own state folder knows of each (a
+ * snapshot its commit left counts as frozen when we have none).
  */
 import type { BotBottleEntry } from './botBottleState';
 import { slugOf } from './names';
 import type { StateStore, Snapshot } from './state';
+import type { DockerContainer } from './tools/docker';
 import type { Machine } from './tools/smolvm';
 
 export interface Bottle {
   slug: string;
   machineName: string;
   machine?: Machine;
+  /** The container of bot-bottle's docker backend, named like the machine would be. */
+  container?: DockerContainer;
   snapshot?: Snapshot;
   /** What bot-bottle's `~/.bot-bottle/state/<slug>/` says, when it has that folder. */
   botBottle?: BotBottleEntry;
 }
 
-export function isRunning(bottle: Bottle): boolean {
-  return bottle.machine?.state === 'running';
+export type Backend = 'smolmachines' | 'docker';
+
+/** A smolvm machine wins when both backends have one of the bottle's name: its freeze is the snapshot. */
+export function backendOf(bottle: Bottle): Backend {
+  return bottle.container && !bottle.machine ? 'docker' : 'smolmachines';
 }
 
-/** Bottles from machines and snapshots, one per slug, sorted by slug. */
-export function mergeBottles(machines: readonly Machine[], snapshots: readonly Snapshot[], prefix: string, botBottles: readonly BotBottleEntry[] = []): Bottle[] {
+export function isRunning(bottle: Bottle): boolean {
+  return (backendOf(bottle) === 'docker' ? bottle.container?.state : bottle.machine?.state) === 'running';
+}
+
+/** Bottles from machines, containers and snapshots, one per slug, sorted by slug. */
+export function mergeBottles(
+  machines: readonly Machine[],
+  snapshots: readonly Snapshot[],
+  prefix: string,
+  botBottles: readonly BotBottleEntry[] = [],
+  containers: readonly DockerContainer[] = [],
+): Bottle[] {
   const bySlug = new Map<string, Bottle>();
   const entry = (slug: string) => {
     let bottle = bySlug.get(slug);
@@ -32,6 +49,10 @@ export function mergeBottles(machines: readonly Machine[], snapshots: readonly S
   for (const machine of machines) {
     const slug = slugOf(machine.name, prefix);
     if (slug !== undefined) entry(slug).machine = machine;
+  }
+  for (const container of containers) {
+    const slug = slugOf(container.name, prefix);
+    if (slug !== undefined) entry(slug).container = container;
   }
   for (const snapshot of snapshots) entry(snapshot.slug).snapshot = snapshot;
   for (const known of botBottles) {
@@ -50,11 +71,18 @@ export interface DiscoveryDeps {
   prefix: string;
   /** What bot-bottle's own state folders hold; never fails (a bad folder is reported, not thrown). */
   listBotBottles?(): Promise<BotBottleEntry[]>;
+  /** bot-bottle's docker containers; never fails (no docker means none). */
+  listContainers?(): Promise<DockerContainer[]>;
 }
 
 export async function discoverBottles(deps: DiscoveryDeps): Promise<Bottle[]> {
-  const [machines, snapshots, botBottles] = await Promise.all([deps.listMachines(), readSnapshots(deps.store), deps.listBotBottles?.() ?? []]);
-  return mergeBottles(machines, snapshots, deps.prefix, botBottles);
+  const [machines, snapshots, botBottles, containers] = await Promise.all([
+    deps.listMachines(),
+    readSnapshots(deps.store),
+    deps.listBotBottles?.() ?? [],
+    deps.listContainers?.() ?? [],
+  ]);
+  return mergeBottles(machines, snapshots, deps.prefix, botBottles, containers);
 }
 
 async function readSnapshots(store: StateStore): Promise<Snapshot[]> {

@@ -9,7 +9,7 @@ import { UserError } from './errors';
 import type { Pusher } from './tools/push';
 
 /** The tools that have a `botBottle.paths.<tool>` setting. */
-export type ToolName = 'smolvm' | 'docker' | 'crane' | 'skopeo' | 'registry';
+export type ToolName = 'smolvm' | 'docker' | 'crane' | 'skopeo' | 'registry' | 'botBottle';
 
 /** Names a tool goes by on PATH, in the order they are tried. */
 const NAMES_ON_PATH: Readonly<Record<ToolName, readonly string[]>> = {
@@ -19,6 +19,7 @@ const NAMES_ON_PATH: Readonly<Record<ToolName, readonly string[]>> = {
   skopeo: ['skopeo'],
   // Upstream Distribution ships `registry`; Debian renames it `docker-registry`.
   registry: ['registry', 'docker-registry'],
+  botBottle: ['bot-bottle'],
 };
 
 export function settingFor(tool: ToolName): string {

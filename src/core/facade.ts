@@ -4,8 +4,11 @@
  * imports this module (and errors.ts and format.ts) and nothing else of the core.
  */
 import { join } from 'node:path';
-import type { Bottle } from './bottles';
+import { backendOf, type Bottle } from './bottles';
+import { freezeContainer, type CommittedImage } from './freeze/container';
 import { freezeBottle } from './freeze/smolmachines';
+import { botBottleSlugProblem } from './botBottleState';
+import { UserError } from './errors';
 import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
@@ -13,11 +16,13 @@ import { resumeBottle, type ResumedBottle } from './resume';
 import { runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
-import { shellArgv } from './shell';
+import { containerShellArgv, shellArgv } from './shell';
 import { deleteSnapshot, exportSnapshot, importSnapshot, type ExportedFiles } from './snapshots';
 import type { Snapshot } from './state';
 
-export { isRunning, type Bottle } from './bottles';
+export { backendOf, isRunning, type Backend, type Bottle } from './bottles';
+export type { CommittedImage } from './freeze/container';
+export type { DockerContainer } from './tools/docker';
 export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
 export { MachineExistsError, UnverifiedSnapshotError, type ResumedBottle } from './resume';
 export { SmolvmMissingError, type CoreLogs } from './services';
@@ -86,8 +91,27 @@ export class BotBottle {
     return this.services.catalog.refresh();
   }
 
-  freeze(slug: string, options: OperationOptions): Promise<Snapshot> {
-    return freezeBottle(this.services, slug, options);
+  /**
+   * A smolmachines bottle (or a bare slug) freezes into a `.smolmachine` snapshot; a bottle of
+   * bot-bottle's docker backend into a committed image, as bot-bottle's own commit does.
+   */
+  freeze(slug: string, options: OperationOptions): Promise<Snapshot>;
+  freeze(bottle: Bottle, options: OperationOptions): Promise<Snapshot | CommittedImage>;
+  freeze(target: Bottle | string, options: OperationOptions): Promise<Snapshot | CommittedImage> {
+    if (typeof target === 'string') return freezeBottle(this.services, target, options);
+    if (backendOf(target) === 'docker') return freezeContainer(this.services, target.slug, options);
+    return freezeBottle(this.services, target.slug, options);
+  }
+
+  /**
+   * `bot-bottle resume <slug>`, for a terminal: bot-bottle rebuilds the whole session (egress proxy,
+   * git gate, agent) around what its state folder names. Throws a UserError when no bot-bottle CLI
+   * is found.
+   */
+  botBottleResumeArgv(slug: string): string[] {
+    const problem = botBottleSlugProblem(slug);
+    if (problem) throw new UserError(`${problem} So bot-bottle cannot resume it.`);
+    return [this.services.tool('botBottle'), 'resume', slug];
   }
 
   /** Resolves to the machine that now runs, and what of the frozen machine's settings it lacks. */
@@ -108,8 +132,9 @@ export class BotBottle {
     return deleteSnapshot(this.services.store, slug);
   }
 
-  /** The argv of a login shell inside the bottle (`smolvm machine exec -i -t ...`). */
+  /** The argv of a login shell inside the bottle (`smolvm machine exec -i -t ...`, or `docker exec` for a docker bottle). */
   shellArgv(bottle: Bottle, shell: string): string[] {
+    if (backendOf(bottle) === 'docker') return containerShellArgv(this.services.tool('docker'), bottle.machineName, shell);
     return shellArgv(this.services.smolvm(), bottle.machineName, shell);
   }
 

@@ -47,6 +47,14 @@ export function committedImageRef(slug: string): string {
   return `bot-bottle-committed-${slug.toLowerCase()}:latest`;
 }
 
+/**
+ * The tag bot-bottle's docker commit gives a container's image, and its `resume` looks for: the
+ * slug as it is (bot-bottle's own slugs are lower case; docker refuses any other, and says so).
+ */
+export function botBottleCommitTag(slug: string): string {
+  return `${COMMITTED_REPOSITORY}-${slug}:latest`;
+}
+
 /** The registry tag of a committed image: the first 16 hex digits of its id. */
 export function committedTag(imageId: string): string {
   const hex = imageId.replace(/^sha256:/, '');

@@ -4,15 +4,16 @@
  */
 import { BotBottleState, type BotBottleEntry } from './botBottleState';
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
-import { UserError } from './errors';
+import { errorMessage, UserError } from './errors';
 import type { Log } from './log';
 import { validatePrefix } from './names';
 import { createRunner, runTool, type Runner } from './run';
 import type { CoreSettings } from './settings';
 import { defaultStateRoot, StateStore } from './state';
 import { elapsedSeconds } from './tools/ps';
+import * as docker from './tools/docker';
 import { SmolvmCli, type Machine } from './tools/smolvm';
-import { requireExecutable, type ToolName } from './executables';
+import { findExecutable, requireExecutable, type ToolName } from './executables';
 
 export interface CoreLogs {
   /** What the extension did. */
@@ -34,6 +35,8 @@ export class Services {
   readonly prefix: string;
   readonly catalog: BottleCatalog;
   private readonly reported = new Set<string>();
+  /** Why docker bottles are not listed, as last logged; cleared once docker answers again. */
+  private dockerProblem?: string;
 
   constructor(
     readonly settings: CoreSettings,
@@ -66,6 +69,7 @@ export class Services {
       store: this.store,
       prefix: this.prefix,
       listBotBottles: () => this.readBotBottles(),
+      listContainers: () => this.readContainers(),
     });
     await this.addUptimes(bottles.flatMap((b) => (b.machine ? [b.machine] : [])));
     return bottles;
@@ -80,6 +84,41 @@ export class Services {
       this.logs.main.warn(problem);
     }
     return listing.entries;
+  }
+
+  /** bot-bottle's docker bottles. Without docker or its engine there are none, and the log says why once. */
+  private async readContainers(): Promise<docker.DockerContainer[]> {
+    try {
+      const dockerBin = findExecutable('docker', this.settings.paths.docker);
+      if (!dockerBin) return this.noContainers('docker is not on PATH, so no docker bottles are listed.');
+      const containers = await runTool(this.run, docker.listContainers(dockerBin, this.prefix), { routine: true });
+      this.dockerProblem = undefined;
+      await this.addContainerUptimes(dockerBin, containers);
+      return containers;
+    } catch (error) {
+      return this.noContainers(`No docker bottles are listed: ${errorMessage(error)}`);
+    }
+  }
+
+  private noContainers(why: string): [] {
+    if (this.dockerProblem !== why) this.logs.main.info(why);
+    this.dockerProblem = why;
+    return [];
+  }
+
+  /** Best effort, like the VMs' uptimes. */
+  private async addContainerUptimes(dockerBin: string, containers: docker.DockerContainer[]): Promise<void> {
+    const running = containers.filter((c) => c.state === 'running');
+    if (running.length === 0) return;
+    try {
+      const started = await runTool(this.run, docker.startTimes(dockerBin, running.map((c) => c.id)), { routine: true });
+      for (const container of running) {
+        container.startedAt = started.get(container.id);
+        if (container.startedAt) container.uptimeSeconds = Math.max(0, Math.floor((Date.now() - container.startedAt.getTime()) / 1000));
+      }
+    } catch (error) {
+      this.logs.main.debug(`Could not read container uptimes: ${(error as Error).message}`);
+    }
   }
 
   /** Best effort: a VM whose process `ps` cannot see simply shows no uptime. */

@@ -15,10 +15,13 @@ export type ImageBuilder = Exclude<ImageBuilderChoice, 'auto'>;
 export const COMPRESSIONS = ['gzip', 'none'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
+/** The bot-bottle CLI only resumes in a terminal; a core made without its path looks on PATH. */
+export type ToolPaths = Record<Exclude<ToolName, 'botBottle'>, string> & { botBottle?: string };
+
 /** What the core needs to know. */
 export interface CoreSettings {
   /** Configured tool paths; empty means "look on PATH". */
-  paths: Record<ToolName, string>;
+  paths: ToolPaths;
   stateDir: string;
   machinePrefix: string;
   /** The host a VM uses to reach a registry on this machine's loopback. */
@@ -31,6 +34,7 @@ export interface CoreSettings {
 
 /** Everything, the view's own settings included. */
 export interface Settings extends Required<CoreSettings> {
+  paths: Record<ToolName, string>;
   /** Seconds between refreshes while the view is visible; 0 turns the timer off. */
   refreshInterval: number;
   statusBarEnabled: boolean;
@@ -42,7 +46,7 @@ export interface Settings extends Required<CoreSettings> {
 const LOGIN_SHELL = '/bin/bash';
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
-  paths: { smolvm: '', docker: '', crane: '', skopeo: '', registry: '' },
+  paths: { smolvm: '', docker: '', crane: '', skopeo: '', registry: '', botBottle: '' },
   stateDir: '',
   machinePrefix: DEFAULT_MACHINE_PREFIX,
   pullHost: DEFAULT_PULL_HOST,

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { formatBytes, formatDuration, formatTime } from '../core/format';
-import type { Bottle, Snapshot } from '../core/facade';
+import { backendOf, type Bottle, type Snapshot } from '../core/facade';
 import type { BottlesModel } from './bottlesModel';
 import { bottleContextValue, snapshotContextValue } from './contextValues';
 import type { Operations } from './operations';
@@ -108,7 +108,7 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
 }
 
 function bottleDescription(bottle: Bottle): string {
-  const machine = bottle.machine;
+  const machine = bottle.machine ?? bottle.container;
   // Not smolvm's word "frozen": for smolvm that is a machine fork base (src/config.rs:57-65), not a snapshot.
   if (!machine) return vscode.l10n.t('snapshot · {0}', formatTime(bottle.snapshot!.createdAt));
   const parts = [machine.state];
@@ -120,7 +120,8 @@ function bottleDescription(bottle: Bottle): string {
 /** What bot-bottle calls the bottle (its label, else its agent) and on which backend it runs. */
 function knownAs(bottle: Bottle): string {
   const metadata = bottle.botBottle?.metadata;
-  return [metadata?.label ?? metadata?.agentName, metadata?.backend].filter(Boolean).join(' · ');
+  const backend = metadata?.backend ?? (backendOf(bottle) === 'docker' ? 'docker' : undefined);
+  return [metadata?.label ?? metadata?.agentName, backend].filter(Boolean).join(' · ');
 }
 
 /** What bot-bottle's files say, as tooltip lines; their text is anyone's, so none of it is read as Markdown. */
@@ -155,6 +156,12 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
     if (m.memoryMib) lines.push(vscode.l10n.t('Memory: {0} MiB', m.memoryMib));
     if (m.createdAt) lines.push(vscode.l10n.t('Created: {0}', formatTime(m.createdAt)));
     if (m.uptimeSeconds !== undefined) lines.push(vscode.l10n.t('Up: {0}', formatDuration(m.uptimeSeconds * 1000)));
+  } else if (bottle.container) {
+    const c = bottle.container;
+    lines.push(vscode.l10n.t('Docker container: {0}', c.state));
+    if (c.image) lines.push(vscode.l10n.t('Image: {0}', escapeMarkdown(c.image)));
+    if (c.startedAt) lines.push(vscode.l10n.t('Started: {0}', formatTime(c.startedAt)));
+    if (c.uptimeSeconds !== undefined) lines.push(vscode.l10n.t('Up: {0}', formatDuration(c.uptimeSeconds * 1000)));
   } else {
     lines.push(vscode.l10n.t('No machine: this bottle exists only as a frozen snapshot.'));
   }
@@ -166,7 +173,7 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
 }
 
 function bottleIcon(bottle: Bottle): vscode.ThemeIcon {
-  switch (bottle.machine?.state) {
+  switch ((bottle.machine ?? bottle.container)?.state) {
     case undefined:
       return new vscode.ThemeIcon('archive');
     case 'running':

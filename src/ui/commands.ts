@@ -1,5 +1,6 @@
 /** Registers every command; each handler lives in the file named for what it does. */
 import * as vscode from 'vscode';
+import { resumeWithBotBottleCommand } from './botBottleResumeCommand';
 import { copyMachineNameCommand, openShellCommand, showAgentLogCommand } from './bottleCommands';
 import { openSetting } from './config';
 import { freezeCommand } from './freezeCommand';
@@ -18,6 +19,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'botBottle.refresh': () => deps.model.refresh(),
     'botBottle.freeze': (target) => freezeCommand(deps, target),
     'botBottle.resume': (target) => resumeCommand(deps, target),
+    'botBottle.resumeWithBotBottle': (target) => resumeWithBotBottleCommand(deps, target),
     'botBottle.openShell': (target) => openShellCommand(deps, target),
     'botBottle.showAgentLog': (target) => showAgentLogCommand(deps, target),
     'botBottle.exportSnapshot': (target) => exportSnapshotCommand(deps, target),

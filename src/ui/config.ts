@@ -9,7 +9,7 @@ export function readSettings(): Settings {
   const text = (key: string, fallback: string) => config.get<string>(key, fallback).trim() || fallback;
   const path = (tool: ToolName) => text(`paths.${tool}`, DEFAULT_SETTINGS.paths[tool]);
   return {
-    paths: { smolvm: path('smolvm'), docker: path('docker'), crane: path('crane'), skopeo: path('skopeo'), registry: path('registry') },
+    paths: { smolvm: path('smolvm'), docker: path('docker'), crane: path('crane'), skopeo: path('skopeo'), registry: path('registry'), botBottle: path('botBottle') },
     stateDir: text('stateDir', DEFAULT_SETTINGS.stateDir),
     machinePrefix: text('machinePrefix', DEFAULT_SETTINGS.machinePrefix),
     refreshInterval: Math.max(0, config.get<number>('refreshInterval', DEFAULT_SETTINGS.refreshInterval)),

@@ -1,14 +1,15 @@
 /**
  * The compound `contextValue`s of the Bottles view's rows, which package.json's menus match with
  * regexes: a kind first (`bottle`, `snapshot`), then `+flag`s in no promised order, e.g.
- * `bottle+running+frozen+busy`. The menus' regexes must not depend on that order (a unit test
+ * `bottle+running+frozen+busy` (a docker bottle: `bottle+docker+running`, or `+container` when stopped). The menus' regexes must not depend on that order (a unit test
  * tries every order), so a flag can be added without reordering the others.
  */
-import type { Bottle } from '../core/facade';
+import { backendOf, isRunning, type Bottle } from '../core/facade';
 
 export function bottleContextValue(bottle: Bottle, busy: boolean): string {
   const flags = ['bottle'];
-  if (bottle.machine) flags.push(bottle.machine.state === 'running' ? 'running' : 'machine');
+  if (backendOf(bottle) === 'docker') flags.push('docker', isRunning(bottle) ? 'running' : 'container');
+  else if (bottle.machine) flags.push(bottle.machine.state === 'running' ? 'running' : 'machine');
   if (bottle.snapshot) flags.push('frozen');
   if (busy) flags.push('busy');
   return flags.join('+');

@@ -1,13 +1,13 @@
 /** Freeze Bottle: from the tree, the palette (a pick of running bottles) or the status bar. */
 import * as vscode from 'vscode';
-import { isRunning, type Snapshot } from '../core/facade';
+import { isRunning, type CommittedImage, type Snapshot } from '../core/facade';
 import { formatBytes } from '../core/format';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
 import { exportSnapshotCommand, revealSnapshot } from './snapshotCommands';
 import { resolveBottle, type CommandDeps, type Target } from './targets';
 
-export async function freezeCommand(deps: CommandDeps, target: Target): Promise<Snapshot | undefined> {
+export async function freezeCommand(deps: CommandDeps, target: Target): Promise<Snapshot | CommittedImage | undefined> {
   const bottle = await resolveBottle(deps, target, {
     fits: isRunning,
     placeHolder: vscode.l10n.t('Choose a running bottle to freeze'),
@@ -17,11 +17,12 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
   const { slug } = bottle;
   const what = vscode.l10n.t('Freezing {0}', slug);
   try {
-    const snapshot = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
-      deps.core().freeze(slug, { signal, onProgress }),
+    const frozen = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
+      deps.core().freeze(bottle, { signal, onProgress }),
     );
-    announceFrozen(deps, snapshot);
-    return snapshot;
+    if ('tag' in frozen) announceCommitted(frozen);
+    else announceFrozen(deps, frozen);
+    return frozen;
   } catch (error) {
     reportFailure(deps.logs, what, error);
     return undefined;
@@ -37,5 +38,13 @@ function announceFrozen(deps: CommandDeps, snapshot: Snapshot): void {
   void vscode.window.showInformationMessage(message, reveal, exportLabel).then((choice) => {
     if (choice === reveal) void revealSnapshot(snapshot);
     if (choice === exportLabel) void exportSnapshotCommand(deps, snapshot.slug);
+  });
+}
+
+function announceCommitted(image: CommittedImage): void {
+  const resume = vscode.l10n.t('Resume with bot-bottle');
+  const message = vscode.l10n.t('Froze {0} into the image {1}; bot-bottle resume {0} boots it.', image.slug, image.tag);
+  void vscode.window.showInformationMessage(message, resume).then((choice) => {
+    if (choice === resume) void vscode.commands.executeCommand('botBottle.resumeWithBotBottle', image.slug);
   });
 }

@@ -121,7 +121,7 @@ describe('the Bottles view', () => {
     try {
       const shown = await rows();
       assert.ok(shown.includes('ext-made: Fix the login · smolmachines · created · alpine [bottle+machine]'), shown.join('\n'));
-      assert.ok(shown.some((r) => /^ext-theirs: frozen · \d{4}-\d\d-\d\d \d\d:\d\d \[bottle\+frozen\]$/.test(r)), shown.join('\n'));
+      assert.ok(shown.some((r) => /^ext-theirs: snapshot · \d{4}-\d\d-\d\d \d\d:\d\d \[bottle\+frozen\]$/.test(r)), shown.join('\n'));
       const made = viewItems(await api()).find((item) => item.label === 'ext-made')!;
       assert.match((made.tooltip as vscode.MarkdownString).value, /Working folder: \/work\/app/);
     } finally {

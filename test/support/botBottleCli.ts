@@ -6,6 +6,7 @@
  * As a program: `node --import tsx test/support/botBottleCli.ts resume <slug>` prints that as JSON
  * (exit 1 with a message on stderr when bot-bottle would refuse).
  */
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,11 @@ function bootSource(dir: string, imageExists: (tag: string) => boolean): BootSou
   return named && imageExists(named) ? { from: 'image', tag: named } : { from: 'fresh' };
 }
 
+/** Whether the docker engine (DOCKER_HOST as it is) has the image: what bot-bottle's docker resume checks. */
+function imageInEngine(tag: string): boolean {
+  return spawnSync('docker', ['image', 'inspect', tag], { stdio: 'ignore' }).status === 0;
+}
+
 function main(argv: string[]): void {
   const [command, slug] = argv;
   if (command !== 'resume' || !slug) {
@@ -80,7 +86,7 @@ function main(argv: string[]): void {
     process.exit(2);
   }
   try {
-    process.stdout.write(`${JSON.stringify(botBottleDouble().resume(slug))}\n`);
+    process.stdout.write(`${JSON.stringify(botBottleDouble().resume(slug, imageInEngine))}\n`);
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);

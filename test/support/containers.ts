@@ -84,6 +84,7 @@ async function launch(options: ContainerServiceOptions): Promise<ContainerServic
   const stop = () =>
     (stopping ??= (async () => {
       process.removeListener('exit', killOnExit);
+      removeContainers(tools.docker, env);
       await stopGroup(child);
       unmountUnder(dir);
       rmSync(dir, { recursive: true, force: true });
@@ -133,6 +134,16 @@ function writeConfiguration(dir: string, driver: 'vfs' | 'overlay', dockerHost: 
     CONTAINERS_STORAGE_CONF: storageConf,
     CONTAINERS_REGISTRIES_CONF: registriesConf,
   };
+}
+
+/**
+ * Containers outlive the service: each runs under its own conmon, outside the service's process
+ * group, and would keep running from a folder that is about to be deleted.
+ */
+function removeContainers(docker: string, env: Record<string, string>): void {
+  const options = { env: { ...process.env, ...env }, encoding: 'utf8' as const, timeout: 60_000 };
+  const ids = spawnSync(docker, ['ps', '--all', '--quiet'], options).stdout?.split('\n').filter(Boolean) ?? [];
+  if (ids.length > 0) spawnSync(docker, ['rm', '--force', ...ids], options);
 }
 
 async function waitForPing(socket: string, child: ChildProcess, output: () => string): Promise<void> {

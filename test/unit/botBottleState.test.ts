@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mergeBottles } from '../../src/core/bottles';
+import { backendOf, isRunning, mergeBottles } from '../../src/core/bottles';
 import {
   BotBottleState,
   type BotBottleEntry,
@@ -188,6 +188,38 @@ describe("bot-bottle's own state folders", () => {
     });
   });
 
+  describe("leaving a committed docker image for bot-bottle", () => {
+    it('writes committed-image naming the tag, then .preserve, and touches nothing else', async () => {
+      const dir = bottleDir('web-3k9zz');
+      const metadata = Buffer.from('{"backend": "docker", "label": "Web"}');
+      writeFileSync(join(dir, 'metadata.json'), metadata);
+      await state.leaveCommittedTag('web-3k9zz', 'bot-bottle-committed-web-3k9zz:latest');
+      assert.equal(readFileSync(join(dir, 'committed-image'), 'utf8'), 'bot-bottle-committed-web-3k9zz:latest');
+      assert.deepEqual(readdirSync(dir).sort(), ['.preserve', 'committed-image', 'metadata.json']);
+      assert.deepEqual(readFileSync(join(dir, 'metadata.json')), metadata);
+      assert.deepEqual([mode(join(dir, 'committed-image')), mode(join(dir, '.preserve'))], [0o600, 0o600]);
+      const entry = await state.read('web-3k9zz');
+      assert.equal(entry?.committedTag, 'bot-bottle-committed-web-3k9zz:latest');
+      assert.equal(entry?.committed, undefined);
+    });
+
+    it('writes no .preserve when committed-image cannot be written', async () => {
+      const dir = bottleDir('stuck');
+      mkdirSync(join(dir, 'committed-image', 'in the way'), { recursive: true });
+      await assert.rejects(state.leaveCommittedTag('stuck', 'bot-bottle-committed-stuck:latest'), /^UserError: Cannot write .*committed-image: /);
+      assert.deepEqual(readdirSync(dir), ['committed-image']);
+    });
+
+    it('refuses a slug bot-bottle would never make, and a tag that is a path or holds a line break', async () => {
+      await assert.rejects(state.leaveCommittedTag('Odd_1', 'x:1'), {
+        message: '"Odd_1" is not a name bot-bottle gives a bottle: its names are lower-case letters and digits, in groups joined by single hyphens.',
+      });
+      await assert.rejects(state.leaveCommittedTag('a', '/tmp/x'), { message: '"/tmp/x" is not an image tag committed-image can name.' });
+      await assert.rejects(state.leaveCommittedTag('a', 'x:1\n/tmp/y'), { message: '"x:1\n/tmp/y" is not an image tag committed-image can name.' });
+      assert.deepEqual(readdirSync(home), []);
+    });
+  });
+
   describe('leaving a snapshot of ours for bot-bottle', () => {
     it('links launcher and sidecar, then writes committed-image and .preserve, and touches nothing else', async () => {
       const dir = bottleDir('fix-1');
@@ -287,3 +319,31 @@ describe("bottles with what bot-bottle knows", () => {
     ]);
   });
 });
+
+describe("bot-bottle's docker bottles beside the smolmachines ones", () => {
+  it('lists a container named like a bottle, with its state, and passes over other containers', () => {
+    const bottles = mergeBottles(
+      [{ name: 'bot-bottle-vm', state: 'running' }],
+      [],
+      'bot-bottle-',
+      [],
+      [
+        { id: 'a1', name: 'bot-bottle-web-3k9zz', state: 'running', image: 'node:22' },
+        { id: 'b2', name: 'bot-bottle-done', state: 'exited' },
+        { id: 'c3', name: 'postgres', state: 'running' },
+      ],
+    );
+    assert.deepEqual(bottles.map((b) => [b.slug, backendOf(b), isRunning(b), b.container?.id]), [
+      ['done', 'docker', false, 'b2'],
+      ['vm', 'smolmachines', true, undefined],
+      ['web-3k9zz', 'docker', true, 'a1'],
+    ]);
+  });
+
+  it('a smolvm machine and a container of one name: the machine is the bottle that freezes', () => {
+    const [bottle] = mergeBottles([{ name: 'bot-bottle-x', state: 'stopped' }], [], 'bot-bottle-', [], [{ id: 'a', name: 'bot-bottle-x', state: 'running' }]);
+    assert.equal(backendOf(bottle), 'smolmachines');
+    assert.equal(isRunning(bottle), false);
+  });
+});
+

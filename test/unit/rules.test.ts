@@ -115,7 +115,7 @@ describe("the menus' context values do not depend on the order of their flags", 
 
   it('every regex gives the same answer for every order of the same flags', () => {
     for (const kind of ['bottle', 'snapshot']) {
-      for (const flags of [[], ['running'], ['machine'], ['frozen'], ['busy'], ['running', 'frozen'], ['machine', 'frozen', 'busy'], ['running', 'frozen', 'busy'], ['recorded']]) {
+      for (const flags of [[], ['running'], ['machine'], ['frozen'], ['busy'], ['running', 'frozen'], ['machine', 'frozen', 'busy'], ['running', 'frozen', 'busy'], ['recorded'], ['docker', 'running'], ['docker', 'container', 'busy']]) {
         for (const regex of regexes) {
           const answers = new Set(orders(flags).map((order) => regex.test([kind, ...order].join('+'))));
           assert.equal(answers.size, 1, `${regex} on ${kind} with ${flags.join(',')}`);
