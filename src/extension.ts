@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { Bottle } from './core/bottles';
 import { errorMessage } from './core/errors';
 import { recoverInterruptedWork } from './core/recovery';
+import { killAllChildren } from './core/run';
 import { Services } from './core/services';
 import { BottlesTree, type TreeNode } from './ui/bottlesTree';
 import { AgentLogProvider } from './ui/agentLog';
@@ -84,6 +85,7 @@ function buildServices(settings: Settings, logs: Logs): Services {
   }
 }
 
-export function deactivate(): void {
-  // Every disposable is owned by context.subscriptions.
+/** Every disposable is owned by context.subscriptions; the tools still running are ended here. */
+export function deactivate(): Promise<void> {
+  return killAllChildren();
 }

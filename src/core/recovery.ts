@@ -1,17 +1,22 @@
 /**
- * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left:
- * the stale lock, staging and parked folders, the image tarball, temp folders and an orphaned
- * registry of a process that is gone, and the archive inside a VM that was being frozen. The last
+ * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left.
+ * First it ends the tools the dead process left running (`pack create`, `create --from`, the
+ * registry), so that none writes into what is cleaned next: the stale lock, staging and parked
+ * folders, the image tarball, temp folders, a machine a resume half created, and the archive
+ * inside a VM that was being frozen. The last
  * good snapshot is kept, or put back if the crash came in the middle of replacing it.
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { endOrphanedChildren } from './childRecord';
 import { errorMessage } from './errors';
 import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
 import { killProcessGroup } from './run';
 import type { Services } from './services';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { abandonedResume } from './resumeMarker';
+import { deleteHalfResumedMachine } from './resume';
 import { runTool } from './tools/command';
 
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
@@ -20,7 +25,7 @@ const VM_CLEANUP_TIMEOUT_MS = 30_000;
 
 /** Cleans up after interrupted work; returns one line per thing it did (empty when all was tidy). */
 export async function recoverInterruptedWork(services: Services, tempRoot = tmpdir()): Promise<string[]> {
-  const done: string[] = [];
+  const done = await endOrphanedChildren(services.store.root, services.run);
   for (const slug of await services.store.listSlugs()) done.push(...(await recoverBottle(services, slug)));
   done.push(...(await stopOrphanedRegistries(services)));
   done.push(...(await removeOrphanedTempDirs(tempRoot)));
@@ -36,6 +41,7 @@ async function recoverBottle(services: Services, slug: string): Promise<string[]
     done.push(`${slug}: removed the lock of an interrupted ${stale.operation} (process ${stale.pid}, since ${stale.since})`);
     if (stale.operation === 'freeze') done.push(...(await removeVmArchives(services, slug)));
   }
+  done.push(...(await removeHalfResumedMachine(services, slug)));
   const dir = services.store.bottleDir(slug);
   for (const name of await readdir(dir)) {
     const path = join(dir, name);
@@ -97,4 +103,16 @@ async function stopOrphanedRegistries(services: Services): Promise<string[]> {
     done.push(`stopped the registry (process ${match[1]}) of process ${match[2]}, which is gone`);
   }
   return done;
+}
+
+/** A resume killed between `machine create --from` and the machine being ready left a machine nobody can use. */
+async function removeHalfResumedMachine(services: Services, slug: string): Promise<string[]> {
+  const marker = await abandonedResume(services.store, slug);
+  if (!marker) return [];
+  try {
+    await deleteHalfResumedMachine(services, slug, marker.machine);
+    return [`${slug}: deleted ${marker.machine}, which an interrupted resume (process ${marker.pid}) had half created`];
+  } catch (error) {
+    return [`${slug}: could not delete ${marker.machine}, which an interrupted resume had half created: ${errorMessage(error)}`];
+  }
 }

@@ -6,6 +6,7 @@
 import { UserError } from './errors';
 import { machineName, validateSlug } from './names';
 import { runPipeline, type PipelineProgress, type Step } from './pipeline';
+import { clearResuming, markResuming } from './resumeMarker';
 import type { Services } from './services';
 import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
@@ -23,6 +24,8 @@ const CLEANUP_TIMEOUT_MS = 60_000;
 
 export interface ResumeState {
   readonly snapshot: Snapshot;
+  /** The bottle being resumed into (the snapshot's own, or the one asked for). */
+  readonly slug: string;
   readonly machine: string;
   readonly smolvm: SmolvmCli;
   readonly services: Services;
@@ -67,6 +70,7 @@ export const createFromSidecar: Step<ResumeState> = {
   weight: 50,
   async run(ctx, s) {
     ctx.defer('delete the half-created machine', () => (s.ready ? undefined : deleteMachine(s)));
+    await markResuming(s.services.store, s.slug, s.machine);
     await runTool(s.services.run, s.smolvm.create({ name: s.machine, from: s.snapshot.sidecar }), { signal: ctx.signal });
   },
 };
@@ -87,6 +91,7 @@ export const initialiseMachine: Step<ResumeState> = {
   async run(ctx, s) {
     for (const command of s.initCommands) await runTool(s.services.run, s.smolvm.exec(s.machine, command), { signal: ctx.signal });
     s.ready = true;
+    await clearResuming(s.services.store, s.slug);
   },
 };
 
@@ -110,7 +115,7 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
-      snapshot, machine, smolvm, services, replace: options.replace ?? false, initCommands: options.initCommands ?? INIT_COMMANDS, ready: false,
+      snapshot, slug, machine, smolvm, services, replace: options.replace ?? false, initCommands: options.initCommands ?? INIT_COMMANDS, ready: false,
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);
@@ -147,7 +152,22 @@ async function machineExists(s: ResumeState, signal: AbortSignal): Promise<boole
 
 /** Cleanup after a failed resume: no signal (it runs after cancel too), but a time limit. */
 async function deleteMachine(s: ResumeState): Promise<void> {
-  const run = (cmd: ReturnType<SmolvmCli['stop']>) => runTool(s.services.run, cmd, { timeoutMs: CLEANUP_TIMEOUT_MS });
-  await run(s.smolvm.stop(s.machine)).catch(() => undefined);
-  await run(s.smolvm.delete(s.machine));
+  await deleteHalfResumedMachine(s.services, s.slug, s.machine);
+}
+
+/**
+ * Stops and deletes a machine a resume did not finish, then drops the resume's marker. A machine
+ * smolvm never got to create counts as deleted. Recovery uses it for a resume whose window died.
+ */
+export async function deleteHalfResumedMachine(services: Services, slug: string, machine: string): Promise<void> {
+  const smolvm = services.smolvm();
+  const limit = { timeoutMs: CLEANUP_TIMEOUT_MS };
+  await runTool(services.run, smolvm.stop(machine), limit).catch(() => undefined);
+  try {
+    await runTool(services.run, smolvm.delete(machine), limit);
+  } catch (error) {
+    const listed = await runTool(services.run, smolvm.list(), limit).catch(() => undefined);
+    if (!listed || listed.some((m) => m.name === machine)) throw error;
+  }
+  await clearResuming(services.store, slug);
 }

@@ -3,6 +3,7 @@
  * store and the bottle catalog. The UI rebuilds them when settings change.
  */
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
+import { recordChildrenIn } from './childRecord';
 import { UserError } from './errors';
 import type { Compression, ImageBuilderChoice } from './freeze/context';
 import type { Log } from './log';
@@ -51,6 +52,7 @@ export class Services {
   ) {
     this.run = createRunner(logs.tools);
     this.store = new StateStore(settings.stateDir || defaultStateRoot());
+    recordChildrenIn(this.store.root);
     this.prefix = validatePrefix(settings.machinePrefix);
     this.catalog = new BottleCatalog(() => this.discover());
   }
