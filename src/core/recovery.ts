@@ -2,8 +2,8 @@
  * After a crash (VS Code killed mid-freeze), the next start cleans what the interrupted work left.
  * First it ends the tools the dead process left running (`pack create`, `create --from`, the
  * registry), so that none writes into what is cleaned next: the stale lock, staging and parked
- * folders, the image tarball, temp folders, a machine a resume half created, and the archive
- * inside a VM that was being frozen. The last
+ * folders, the image tarball, temp folders, a machine a resume half created, the archive inside a
+ * VM that was being frozen, and the docker path's registry container, network and image. The last
  * good snapshot is kept, or put back if the crash came in the middle of replacing it.
  */
 import { readdir, rename, rm } from 'node:fs/promises';
@@ -13,11 +13,15 @@ import { endOrphanedChildren } from './childRecord';
 import { errorMessage } from './errors';
 import { exists, isProcessAlive, ownerOfTempDir } from './fsutil';
 import { killProcessGroup } from './run';
+import { removeContainer } from './tools/registry';
 import type { Services } from './services';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, RECORD_NAME, SIDECAR_NAME } from './state';
+import { slugProblem } from './names';
 import { abandonedResume } from './resumeMarker';
 import { deleteHalfResumedMachine } from './resume';
 import { runTool } from './tools/command';
+import * as docker from './tools/docker';
+import { findExecutable } from './tools/which';
 
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
 export const VM_ARCHIVES = ['/var/tmp/.bot-bottle-commit.tar.gz', '/var/tmp/.bot-bottle-commit.tar'];
@@ -28,6 +32,7 @@ export async function recoverInterruptedWork(services: Services, tempRoot = tmpd
   const done = await endOrphanedChildren(services.store.root, services.run);
   for (const slug of await services.store.listSlugs()) done.push(...(await recoverBottle(services, slug)));
   done.push(...(await stopOrphanedRegistries(services)));
+  done.push(...(await removeDockerLeftovers(services)));
   done.push(...(await removeOrphanedTempDirs(tempRoot)));
   return done;
 }
@@ -115,4 +120,56 @@ async function removeHalfResumedMachine(services: Services, slug: string): Promi
   } catch (error) {
     return [`${slug}: could not delete ${marker.machine}, which an interrupted resume had half created: ${errorMessage(error)}`];
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The docker path's leftovers, found by their labels: a registry container and its network whose
+// owner process is gone, and committed images of bottles no freeze is working on.
+
+const DOCKER_TIMEOUT_MS = 30_000;
+
+async function removeDockerLeftovers(services: Services): Promise<string[]> {
+  try {
+    const dockerBin = findExecutable('docker', services.settings.paths.docker);
+    if (!dockerBin) return [];
+    return [...(await removeOrphanedRegistryContainers(services, dockerBin)), ...(await removeOrphanedCommittedImages(services, dockerBin))];
+  } catch (error) {
+    // Most often no engine is running (Docker Desktop stopped): the next start looks again.
+    services.logs.main.debug(`Did not look for docker leftovers: ${errorMessage(error)}`);
+    return [];
+  }
+}
+
+async function removeOrphanedRegistryContainers(services: Services, dockerBin: string): Promise<string[]> {
+  const done: string[] = [];
+  const query = { routine: true, timeoutMs: DOCKER_TIMEOUT_MS };
+  const orphaned = (owner: string) => {
+    const pid = docker.ownerOnThisHost(owner);
+    return pid !== undefined && pid !== process.pid && !isProcessAlive(pid);
+  };
+  for (const container of await runTool(services.run, docker.labelledContainers(dockerBin, docker.REGISTRY_LABEL, docker.OWNER_LABEL), query)) {
+    if (!orphaned(container.value)) continue;
+    await runTool(services.run, removeContainer(dockerBin, container.id), { timeoutMs: DOCKER_TIMEOUT_MS });
+    done.push(`removed the registry container ${container.id} of process ${docker.ownerOnThisHost(container.value)}, which is gone`);
+  }
+  for (const network of await runTool(services.run, docker.labelledNetworks(dockerBin, docker.REGISTRY_LABEL, docker.OWNER_LABEL), query)) {
+    if (!orphaned(network.value)) continue;
+    await runTool(services.run, docker.removeNetwork(dockerBin, network.id), { timeoutMs: DOCKER_TIMEOUT_MS });
+    done.push(`removed the registry network ${network.id} of process ${docker.ownerOnThisHost(network.value)}, which is gone`);
+  }
+  return done;
+}
+
+/** A freeze removes its image when it ends; one whose bottle no live process is freezing was left by a crash. */
+async function removeOrphanedCommittedImages(services: Services, dockerBin: string): Promise<string[]> {
+  const query = { routine: true, timeoutMs: DOCKER_TIMEOUT_MS };
+  const ids = await runTool(services.run, docker.labelledImageIds(dockerBin, docker.COMMITTED_LABEL), query);
+  if (ids.length === 0) return [];
+  const done: string[] = [];
+  for (const image of await runTool(services.run, docker.imageLabel(dockerBin, ids, docker.COMMITTED_LABEL), query)) {
+    if (slugProblem(image.value, services.prefix) || (await services.store.lockOwner(image.value))) continue;
+    await runTool(services.run, docker.removeImageById(dockerBin, image.id), { timeoutMs: DOCKER_TIMEOUT_MS });
+    done.push(`removed the image ${image.id.replace(/^sha256:/, '').slice(0, 12)} of an interrupted freeze of ${image.value || 'a bottle'}`);
+  }
+  return done;
 }

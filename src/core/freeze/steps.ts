@@ -94,7 +94,9 @@ export const buildImage: FreezeStep = {
     const dockerBin = needTool(s.tools.docker, 'docker');
     const dockerfile = join(s.workDir!, 'Dockerfile');
     await writeFile(dockerfile, docker.dockerfileForRootfs());
-    await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile }), { signal: ctx.signal });
+    // The label lets the next start find the image if this window is killed before it is removed.
+    const labels = { [docker.COMMITTED_LABEL]: s.slug };
+    await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile, labels }), { signal: ctx.signal });
     ctx.defer('remove the image from docker', () => runTool(s.run, docker.rmi(dockerBin, s.imageRef), { timeoutMs: CLEANUP_TIMEOUT_MS }));
     s.imageId = await runTool(s.run, docker.imageId(dockerBin, s.imageRef), { signal: ctx.signal });
     s.versions.docker = await runTool(s.run, docker.version(dockerBin), { signal: ctx.signal }).then((v) => v.client, () => 'unknown');

@@ -15,6 +15,7 @@ import { makeOwnedTempDir } from '../fsutil';
 import type { Log } from '../log';
 import { createRunner, startBackgroundProcess, type BackgroundProcess, type RunOptions } from '../run';
 import { runTool, UnexpectedOutputError, type ToolCommand } from './command';
+import { OWNER_LABEL, ownerLabelValue, REGISTRY_LABEL, removeNetwork } from './docker';
 
 export const DEFAULT_PULL_HOST = '127.0.0.1';
 export const REGISTRY_IMAGE = 'registry:2';
@@ -189,8 +190,10 @@ async function startRegistryContainer(dockerBin: string, pullHost: string, optio
   const runOptions: RunOptions = { signal: options.signal, env: options.dockerEnv };
   const remove = async () => {
     await runTool(run, removeContainer(dockerBin, name), { env: options.dockerEnv });
+    await runTool(run, removeNetwork(dockerBin, name), { env: options.dockerEnv, okExitCodes: [0, 1] });
   };
   try {
+    await runTool(run, createRegistryNetwork(dockerBin, name), runOptions);
     await runTool(run, runRegistryContainer(dockerBin, name), runOptions);
     const port = await runTool(run, publishedPort(dockerBin, name), runOptions);
     const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
@@ -202,11 +205,27 @@ async function startRegistryContainer(dockerBin: string, pullHost: string, optio
   }
 }
 
+/** The labels that let the next start find a registry's container and network after a crash. */
+function registryLabels(): string[] {
+  return ['--label', `${REGISTRY_LABEL}=true`, '--label', `${OWNER_LABEL}=${ownerLabelValue()}`];
+}
+
+/**
+ * A network of its own (named as the container): on the engine's default bridge, every other
+ * container could reach the registry at its container address, loopback publishing or not.
+ */
+export function createRegistryNetwork(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'network', 'create', ...registryLabels(), name], parse: () => undefined };
+}
+
 export function runRegistryContainer(dockerBin: string, name: string, image = REGISTRY_IMAGE): ToolCommand<string> {
   return {
     argv: [
       dockerBin, 'run', '--detach', '--rm', '--name', name,
-      '--label', 'bot-bottle.ephemeral-registry=true',
+      ...registryLabels(),
+      '--network', name,
+      // Distribution needs no privilege: it serves an unprivileged port and writes its own folder.
+      '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
       // Loopback only; an empty host port makes the engine pick a free one.
       '--publish', `${PUSH_HOST}::5000`,
       image,
