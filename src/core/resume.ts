@@ -3,6 +3,7 @@
  * start it, and make it ready for the agent. A failed or cancelled resume deletes the machine it
  * half-created and leaves the snapshot as it was.
  */
+import { machineSlugs, refuseCaseTwin } from './caseClash';
 import { UserError } from './errors';
 import { machineName, validateSlug } from './names';
 import { runPipeline, type PipelineProgress, type Step } from './pipeline';
@@ -111,6 +112,7 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   const slug = validateSlug(options.asSlug ?? snapshot.slug, services.prefix);
   const machine = machineName(slug, services.prefix);
   const smolvm = services.smolvm();
+  await refuseCaseTwin(services.store, slug, await machineSlugs(services, options.signal));
   const locks = [await services.store.lock(snapshot.slug, 'resume')];
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));

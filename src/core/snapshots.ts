@@ -1,6 +1,7 @@
 /** Snapshots as files: export and import (launcher + sidecar together, as smolvm expects them), delete. */
 import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { refuseCaseTwin } from './caseClash';
 import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
 import { validateSlug } from './names';
@@ -72,6 +73,7 @@ export async function smolmachineProblem(path: string): Promise<string | undefin
  */
 export async function importSnapshot(store: StateStore, source: string, slug: string, overwrite = false): Promise<Snapshot> {
   validateSlug(slug);
+  await refuseCaseTwin(store, slug);
   const problem = await smolmachineProblem(source);
   if (problem) throw new UserError(`${source} ${problem}. Nothing was imported.`);
   const lock = await store.lock(slug, 'import');
