@@ -150,7 +150,7 @@ export const packSnapshot: FreezeStep = {
     await mkdir(staging);
     ctx.defer('remove the unfinished snapshot', () => rm(staging, { recursive: true, force: true }));
     s.stagedLauncher = join(staging, LAUNCHER_NAME);
-    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher }), { signal: ctx.signal });
+    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher }), { signal: ctx.signal, env: s.packEnv });
   },
 };
 
