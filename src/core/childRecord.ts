@@ -24,6 +24,7 @@ interface ChildrenFile {
 }
 
 let recording: { file: string; stop: () => void } | undefined;
+let exitHookInstalled = false;
 
 /** From now on, this process's children are listed under `stateRoot` (the previous root's list is removed). */
 export function recordChildrenIn(stateRoot: string): void {
@@ -32,6 +33,11 @@ export function recordChildrenIn(stateRoot: string): void {
   stopRecording();
   const stop = watchChildGroups((groups) => writeList(stateRoot, file, groups));
   recording = { file, stop };
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // The runner's own exit hook kills every child group; the list would only mislead the next start.
+    process.on('exit', stopRecording);
+  }
 }
 
 export function stopRecording(): void {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../../src/core/errors';
@@ -118,6 +118,8 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
     const found: string[] = [];
     const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json'].includes(n));
     if (stateEntries.length) found.push(`state folder: ${stateEntries.join(', ')}`);
+    const resumedEntries = existsSync(join(world.stateRoot, 'faulty-r')) ? readdirSync(join(world.stateRoot, 'faulty-r')) : [];
+    if (resumedEntries.length) found.push(`resumed bottle's state folder: ${resumedEntries.join(', ')}`);
     // Only this process's temp folders (their names carry its pid): other runs make theirs meanwhile.
     const temp = readdirSync(tmpdir()).filter((n) => ownerOfTempDir(n) === process.pid && !tempBefore.includes(n));
     if (temp.length) found.push(`temp: ${temp.join(', ')}`);
