@@ -3,7 +3,7 @@
  * committed images would share one tag, and on a case-insensitive file system (macOS's default)
  * their state folders would be one folder.
  */
-import { UserError } from './errors';
+import { isCancelled, UserError } from './errors';
 import { slugOf } from './names';
 import type { Services } from './services';
 import type { StateStore } from './state';
@@ -25,8 +25,16 @@ export async function refuseCaseTwin(store: StateStore, slug: string, otherSlugs
   );
 }
 
-/** Slugs of every bottle machine smolvm lists. */
+/**
+ * Slugs of every bottle machine smolvm lists. A smolvm that cannot list counts as listing none:
+ * the operation's own first smolvm step then says what is wrong, in its own words.
+ */
 export async function machineSlugs(services: Services, signal: AbortSignal): Promise<string[]> {
-  const machines = await runTool(services.run, services.smolvm().list(), { signal });
-  return machines.flatMap((m) => slugOf(m.name, services.prefix) ?? []);
+  try {
+    const machines = await runTool(services.run, services.smolvm().list(), { signal });
+    return machines.flatMap((m) => slugOf(m.name, services.prefix) ?? []);
+  } catch (error) {
+    if (isCancelled(error)) throw error;
+    return [];
+  }
 }
