@@ -1,6 +1,6 @@
 /** Builds the core and the UI around it, and owns every disposable. */
 import * as vscode from 'vscode';
-import { BotBottle, DEFAULT_SETTINGS, type Bottle, type Settings } from './core/facade';
+import { BotBottle, DEFAULT_SETTINGS, endAllTools, type Bottle, type Settings } from './core/facade';
 import { errorMessage } from './core/errors';
 import { AgentLogProvider } from './ui/agentLog';
 import { BottlesModel } from './ui/bottlesModel';
@@ -92,6 +92,7 @@ function buildCore(settings: Settings, logs: Logs): BotBottle {
   }
 }
 
-export function deactivate(): void {
-  // Every disposable is owned by context.subscriptions.
+/** Every disposable is owned by context.subscriptions; the tools still running are ended here. */
+export function deactivate(): Promise<void> {
+  return endAllTools();
 }

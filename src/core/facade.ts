@@ -13,7 +13,7 @@ import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
 import { resumeBottle, type ResumedBottle } from './resume';
-import { runTool } from './run';
+import { killAllChildren, runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
 import { containerShellArgv, shellArgv } from './shell';
@@ -147,4 +147,9 @@ export class BotBottle {
   recoverInterruptedWork(): Promise<string[]> {
     return recoverInterruptedWork(this.services);
   }
+}
+
+/** Ends every tool this process started that still runs (the extension's deactivate). */
+export function endAllTools(): Promise<void> {
+  return killAllChildren();
 }

@@ -3,9 +3,11 @@
  * start it, and make it ready for the agent. A failed or cancelled resume deletes the machine it
  * half-created and leaves the snapshot as it was.
  */
+import { machineSlugs, refuseCaseTwin } from './caseClash';
 import { CancelledError, isCancelled, UserError } from './errors';
 import { machineName, validateSlug } from './names';
 import { CLEANUP_TIMEOUT_MS, runPipeline, type PipelineProgress, type Step } from './pipeline';
+import { clearResuming, markResuming } from './resumeMarker';
 import type { Services } from './services';
 import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
@@ -22,6 +24,8 @@ export const INIT_COMMANDS: readonly (readonly string[])[] = [
 
 export interface ResumeState {
   readonly snapshot: Snapshot;
+  /** The bottle being resumed into (the snapshot's own, or the one asked for). */
+  readonly slug: string;
   readonly machine: string;
   readonly smolvm: SmolvmCli;
   readonly services: Services;
@@ -95,6 +99,7 @@ export const createFromSidecar: Step<ResumeState> = {
     if (settings) ctx.log.info(`Carried over: ${describeCarried(settings)}`);
     for (const lost of s.notCarried) ctx.log.warn(`Not carried over: ${lost}`);
     const options = { name: s.machine, from: s.snapshot.sidecar, ...createOptionsFor(settings) };
+    await markResuming(s.services.store, s.slug, s.machine);
     await runTool(s.services.run, s.smolvm.create(options), { signal: ctx.signal });
   },
 };
@@ -117,6 +122,7 @@ export function initialiseMachine(commands: readonly (readonly string[])[]): Ste
     async run(ctx, s) {
       for (const command of commands) await runTool(s.services.run, s.smolvm.exec(s.machine, command), { signal: ctx.signal });
       s.ready = true;
+      await clearResuming(s.services.store, s.slug);
     },
   };
 }
@@ -141,11 +147,12 @@ export async function resumeBottle(services: Services, snapshot: Snapshot, optio
   const slug = validateSlug(options.asSlug ?? snapshot.slug, services.prefix);
   const machine = machineName(slug, services.prefix);
   const smolvm = services.smolvm();
+  await refuseCaseTwin(services.store, slug, await machineSlugs(services, options.signal));
   const locks = [await services.store.lock(snapshot.slug, 'resume')];
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
-      snapshot, machine, smolvm, services, replace: options.replace ?? false, allowUnverified: options.allowUnverified ?? false,
+      snapshot, slug, machine, smolvm, services, replace: options.replace ?? false, allowUnverified: options.allowUnverified ?? false,
       replaced: false, ready: false, notCarried: [],
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
@@ -194,7 +201,22 @@ async function machineExists(s: ResumeState, signal: AbortSignal): Promise<boole
 
 /** Cleanup after a failed resume: no signal (it runs after cancel too), but a time limit. */
 async function deleteMachine(s: ResumeState): Promise<void> {
-  const run = (cmd: ReturnType<SmolvmCli['stop']>) => runTool(s.services.run, cmd, { timeoutMs: CLEANUP_TIMEOUT_MS });
-  await run(s.smolvm.stop(s.machine)).catch(() => undefined);
-  await run(s.smolvm.delete(s.machine));
+  await deleteHalfResumedMachine(s.services, s.slug, s.machine);
+}
+
+/**
+ * Stops and deletes a machine a resume did not finish, then drops the resume's marker. A machine
+ * smolvm never got to create counts as deleted. Recovery uses it for a resume whose window died.
+ */
+export async function deleteHalfResumedMachine(services: Services, slug: string, machine: string): Promise<void> {
+  const smolvm = services.smolvm();
+  const limit = { timeoutMs: CLEANUP_TIMEOUT_MS };
+  await runTool(services.run, smolvm.stop(machine), limit).catch(() => undefined);
+  try {
+    await runTool(services.run, smolvm.delete(machine), limit);
+  } catch (error) {
+    const listed = await runTool(services.run, smolvm.list(), limit).catch(() => undefined);
+    if (!listed || listed.some((m) => m.name === machine)) throw error;
+  }
+  await clearResuming(services.store, slug);
 }

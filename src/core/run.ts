@@ -82,9 +82,11 @@ async function runProcess(log: Log, argv: readonly string[], options: RunOptions
   note(`$ ${formatCommand(argv)}`);
   const started = Date.now();
   const child = execa(file, args, childOptions(log, note, options));
+  const untrack = trackGroup(child.pid, argv);
   const stopKilling = killGroupWhen(child.pid, options);
 
   const result = await child;
+  untrack();
   const reason = stopKilling();
   const elapsed = `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
@@ -296,13 +298,11 @@ export function startBackgroundProcess(log: Log, argv: readonly string[], option
   createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stdout', line));
   createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', (line) => onOutputLine('stderr', line));
 
-  // execa does not clean up detached children when Node exits; do it ourselves.
-  const killOnExit = () => signalGroup(pid, 'SIGKILL');
-  if (pid) process.once('exit', killOnExit);
+  const untrack = trackGroup(pid, argv);
 
   let ended: { exitCode?: number; description: string } | undefined;
   const exited = child.then((result) => {
-    process.removeListener('exit', killOnExit);
+    untrack();
     ended = describeEnd(result.exitCode, result.signal, result.failed ? result.code : undefined);
     log.info(`  ${name} ${ended.description}`);
   });
@@ -310,11 +310,9 @@ export function startBackgroundProcess(log: Log, argv: readonly string[], option
   const groupGone = () => ended !== undefined && !groupAlive(pid);
   const stop = async (graceMs = DEFAULT_GRACE_MS) => {
     if (!pid || groupGone()) return;
-    signalGroup(pid, 'SIGTERM');
-    if (await waitUntil(groupGone, graceMs)) return;
-    log.warn(`  ${name} ignored SIGTERM for ${graceMs} ms; killing its process group`);
-    signalGroup(pid, 'SIGKILL');
-    if (!(await waitUntil(groupGone, KILL_WAIT_MS))) log.warn(`  process group ${pid} is still there after SIGKILL`);
+    const outcome = await endGroup(pid, graceMs, groupGone);
+    if (outcome === 'killed') log.warn(`  ${name} ignored SIGTERM for ${graceMs} ms; its process group was killed`);
+    if (outcome === 'stuck') log.warn(`  process group ${pid} is still there after SIGKILL`);
   };
 
   return {
@@ -330,6 +328,24 @@ export function startBackgroundProcess(log: Log, argv: readonly string[], option
     },
     stop,
   };
+}
+
+type GroupEnd = 'ended' | 'killed' | 'stuck';
+
+/** SIGTERM, then SIGKILL once `graceMs` has passed; resolves once `gone()` or the SIGKILL wait runs out. */
+async function endGroup(pgid: number, graceMs: number, gone: () => boolean): Promise<GroupEnd> {
+  signalGroup(pgid, 'SIGTERM');
+  if (await waitUntil(gone, graceMs)) return 'ended';
+  signalGroup(pgid, 'SIGKILL');
+  return (await waitUntil(gone, KILL_WAIT_MS)) ? 'killed' : 'stuck';
+}
+
+/**
+ * Ends a process group this process did not start (a child of an extension host that is gone):
+ * SIGTERM, SIGKILL after `graceMs`. True once no process of the group is left.
+ */
+export async function endProcessGroup(pgid: number, graceMs = KILL_GRACE_MS): Promise<boolean> {
+  return (await endGroup(pgid, graceMs, () => !groupAlive(pgid))) !== 'stuck';
 }
 
 function describeEnd(exitCode: number | undefined, signal: string | undefined, code: string | undefined): { exitCode?: number; description: string } {
@@ -366,4 +382,66 @@ async function waitUntil(condition: () => boolean, ms: number): Promise<boolean>
     await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
   }
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every child's process group, from its start until it ends, so that none outlives this process:
+// all are killed when the extension deactivates and when this process exits.
+
+export interface ChildGroup {
+  /** The child's pid, which is also its process group's id. */
+  readonly pgid: number;
+  /** When it was started (ms since the epoch): tells it from a later group that got the same id. */
+  readonly startedAt: number;
+  /** The program's file name, for messages; never its arguments, which may hold names meant to be secret. */
+  readonly tool: string;
+}
+
+const liveGroups = new Map<number, ChildGroup>();
+const groupWatchers = new Set<(groups: readonly ChildGroup[]) => void>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number | undefined, argv: readonly string[]): () => void {
+  if (!pid) return () => undefined;
+  installExitHook();
+  liveGroups.set(pid, { pgid: pid, startedAt: Date.now(), tool: toolName(argv) });
+  announceGroups();
+  return () => {
+    if (liveGroups.delete(pid)) announceGroups();
+  };
+}
+
+/** The process groups of every child that is still running. */
+export function liveChildGroups(): ChildGroup[] {
+  return [...liveGroups.values()];
+}
+
+/** Calls `watcher` with the live groups now and whenever a child starts or ends; returns the unsubscribe. */
+export function watchChildGroups(watcher: (groups: readonly ChildGroup[]) => void): () => void {
+  groupWatchers.add(watcher);
+  watcher(liveChildGroups());
+  return () => groupWatchers.delete(watcher);
+}
+
+function announceGroups(): void {
+  const groups = liveChildGroups();
+  for (const watcher of [...groupWatchers]) watcher(groups);
+}
+
+/**
+ * SIGTERM to every child's process group (smolvm removes its scratch files on it), SIGKILL to any
+ * group still there after `graceMs`; resolves once all are gone. For the extension's deactivate().
+ */
+export async function killAllChildren(graceMs = KILL_GRACE_MS): Promise<void> {
+  const pgids = [...liveGroups.keys()];
+  await Promise.all(pgids.map((pgid) => endGroup(pgid, graceMs, () => !groupAlive(pgid))));
+}
+
+/** A process that exits (normally, or by process.exit) takes its children with it. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pgid of liveGroups.keys()) signalGroup(pgid, 'SIGKILL');
+  });
 }

@@ -4,6 +4,7 @@
  */
 import { BotBottleState, type BotBottleEntry } from './botBottleState';
 import { discoverBottles, BottleCatalog, type Bottle } from './bottles';
+import { recordChildrenIn } from './childRecord';
 import { errorMessage, UserError } from './errors';
 import type { Log } from './log';
 import { validatePrefix } from './names';
@@ -45,6 +46,7 @@ export class Services {
     this.run = createRunner(logs.tools);
     this.store = new StateStore(settings.stateDir || defaultStateRoot());
     this.botBottle = new BotBottleState();
+    recordChildrenIn(this.store.root);
     this.prefix = validatePrefix(settings.machinePrefix);
     this.catalog = new BottleCatalog(() => this.discover());
   }

@@ -4,6 +4,7 @@ import { constants, createWriteStream, type Stats } from 'node:fs';
 import { copyFile, lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { refuseCaseTwin } from './caseClash';
 import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
 import { InstallUnfinishedError } from './install';
@@ -173,6 +174,7 @@ async function openImportSources(source: string): Promise<ImportSources> {
  */
 export async function importSnapshot(store: StateStore, source: string, slug: string, overwrite = false): Promise<Snapshot> {
   validateSlug(slug);
+  await refuseCaseTwin(store, slug);
   const sources = await openImportSources(source);
   try {
     await store.withLock(slug, 'import', async () => {

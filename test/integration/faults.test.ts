@@ -4,10 +4,12 @@
  * normally. After each, nothing may be lost and nothing left behind. The matrix is printed at the end.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../../src/core/errors';
+import { ownerOfTempDir } from '../../src/core/fsutil';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { StepFailedError } from '../../src/core/errors';
 import type { PipelineProgress } from '../../src/core/pipeline';
@@ -15,8 +17,9 @@ import { resumeBottle } from '../../src/core/resume';
 import type { CoreSettings } from '../../src/core/settings';
 import type { Snapshot } from '../../src/core/state';
 import { runTool } from '../../src/core/run';
+import { markChildren, processesMarked } from '../support/processes';
 import { misbehavingTool, type Misbehaviour } from '../support/shims';
-import { processesMentioning, sha256, startWorld, type World } from '../support/world';
+import { processesMentioning, SIM_BIN, sha256, startWorld, type World } from '../support/world';
 
 type Fault = 'fails' | 'hangs, cancelled' | 'cancelled mid-step';
 const FAULTS: readonly Fault[] = ['fails', 'hangs, cancelled', 'cancelled mid-step'];
@@ -84,15 +87,28 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
   const slug = 'faulty';
   const machine = `bot-bottle-${slug}`;
 
+  let mark: ReturnType<typeof markChildren>;
+  let neighbour: ChildProcess | undefined;
+
   before(async () => {
     world = await startWorld('faults');
+    neighbour = await startNeighbourStandIn(world.root);
+    mark = markChildren();
     world.createRunningBottle(slug);
     snapshot = await freezeBottle(world.services({ imageBuilder: 'docker' }), slug, { signal: new AbortController().signal });
     goodFiles = snapshotFiles();
   });
   after(async () => {
+    mark?.unmark();
+    await stopNeighbour(neighbour);
     await world?.stop();
     printMatrix();
+  });
+
+  it('counts only its own processes: a stand-in of another run, busy on the same machine, is no leftover', () => {
+    const pid = neighbour?.pid;
+    assert.ok(pid && processesMentioning('out/sim/smolvm.cjs').some((l) => Number(l.trim().split(/\s+/)[0]) === pid), 'the other stand-in runs');
+    assert.ok(!processesMarked(mark.marker).some((l) => Number(l.split(' ')[0]) === pid), 'it is not one of this run’s processes');
   });
 
   function snapshotFiles(): string[] {
@@ -103,7 +119,10 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
     const found: string[] = [];
     const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json'].includes(n));
     if (stateEntries.length) found.push(`state folder: ${stateEntries.join(', ')}`);
-    const temp = readdirSync(tmpdir()).filter((n) => n.startsWith('bot-bottle-') && !tempBefore.includes(n));
+    const resumedEntries = existsSync(join(world.stateRoot, 'faulty-r')) ? readdirSync(join(world.stateRoot, 'faulty-r')) : [];
+    if (resumedEntries.length) found.push(`resumed bottle's state folder: ${resumedEntries.join(', ')}`);
+    // Only this process's temp folders (their names carry its pid): other runs make theirs meanwhile.
+    const temp = readdirSync(tmpdir()).filter((n) => ownerOfTempDir(n) === process.pid && !tempBefore.includes(n));
     if (temp.length) found.push(`temp: ${temp.join(', ')}`);
     if (readdirSync(join(world.rootfs(machine), 'var/tmp')).some((n) => n.startsWith('.bot-bottle-commit'))) found.push('archive in the VM');
     if (await world.services().store.lockOwner(slug)) found.push('lock still held');
@@ -112,9 +131,9 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
     return found;
   }
 
-  /** Killed process groups take a moment to go: wait for them, then report any still there. */
+  /** Killed process groups take a moment to go: wait for them, then report any of this run's still there. */
   async function settledProcesses(): Promise<string[]> {
-    const stray = () => ['out/sim/smolvm.cjs', 'sleep 3600', 'registry serve', 'shims/'].flatMap((needle) => processesMentioning(needle)).filter((l) => l.includes(world.root) || l.includes('sleep 3600') || l.includes('smolvm.cjs'));
+    const stray = () => processesMarked(mark.marker);
     for (let waited = 0; waited < 4000 && stray().length; waited += 100) await new Promise((r) => setTimeout(r, 100));
     return stray();
   }
@@ -187,6 +206,27 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
     assert.ok(!machines.some((m) => m.name === name), `${name} was left behind`);
   }
 });
+
+/**
+ * Another run's stand-in, busy on this machine while the matrix runs (as when another test file or
+ * another session works beside it): `smolvm machine ls` hanging, with its own data folder.
+ */
+async function startNeighbourStandIn(root: string): Promise<ChildProcess> {
+  const env = { ...process.env, SMOLVM_DATA_DIR: join(root, 'neighbour data'), SMOLVM_SIM_HANG: 'ls' };
+  const child = spawn(SIM_BIN, ['machine', 'ls'], { env, stdio: 'ignore', detached: true });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  return child;
+}
+
+async function stopNeighbour(child: ChildProcess | undefined): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(-child.pid, 'SIGKILL');
+  await exited;
+}
 
 function assertNamesTheStep(error: unknown, fault: Fault, row: Row): void {
   assert.ok(error, 'the operation must not succeed');

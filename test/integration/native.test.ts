@@ -10,7 +10,9 @@ import { assembleImage } from '../../src/core/oci/image';
 import { digestLayer } from '../../src/core/oci/layer';
 import type { CoreSettings } from '../../src/core/settings';
 import { readSidecar } from '../sim/smolmachine';
-import { describeTree, EXCLUDED_TOP, processesMentioning, sha256, SIM_BIN, startWorld, type Entry, type World } from '../support/world';
+import { liveChildGroups } from '../../src/core/run';
+import { groupsLeftAfter } from '../support/processes';
+import { describeTree, EXCLUDED_TOP, sha256, SIM_BIN, startWorld, type Entry, type World } from '../support/world';
 
 const signal = () => new AbortController().signal;
 
@@ -190,19 +192,48 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     const undo = world.withEnv({ SMOLVM_SIM_HANG: 'pack:pull' });
     const controller = new AbortController();
     const before = pullReferences().length;
+    let packGroups: number[] = [];
     try {
       const freezing = freezeBottle(services(), 'cancel', { signal: controller.signal });
       while (pullReferences().length === before) await new Promise((resolve) => setTimeout(resolve, 50));
       const hostPort = (pullReferences().at(-1) ?? '').split('/')[0];
-      assert.equal(await probe(hostPort), 200, 'served while the pack runs');
+      assert.equal(await probe(hostPort), 401, 'served (to those with the credentials) while the pack runs');
+      packGroups = liveChildGroups().map((g) => g.pgid);
       controller.abort();
       await assert.rejects(freezing, CancelledError);
       assert.equal(await probe(hostPort), 'ECONNREFUSED');
     } finally {
       undo();
     }
-    assert.deepEqual(processesMentioning('pack create').filter((l) => l.includes('bot-bottle-committed/')), []);
+    assert.ok(packGroups.length > 0);
+    assert.deepEqual(await groupsLeftAfter(packGroups, 5000), [], 'the pack and everything it started are gone');
     assert.deepEqual(readdirSync(tempDir).filter((n) => n.startsWith('bot-bottle-')), []);
   });
-});
 
+  it('row 5: what ps shows of the pack (the pull reference) does not get the image: the pull needs the freeze’s credentials, which only the pack has', async () => {
+    world.createRunningBottle('private');
+    const undo = world.withEnv({ SMOLVM_SIM_HANG: 'pack:pull' });
+    const controller = new AbortController();
+    const before = pullReferences().length;
+    try {
+      const freezing = freezeBottle(services(), 'private', { signal: controller.signal });
+      while (pullReferences().length === before) await new Promise((resolve) => setTimeout(resolve, 50));
+      const reference = pullReferences().at(-1)!;
+      const pack = liveChildGroups().find((g) => g.tool === 'smolvm')!;
+      const argv = readFileSync(`/proc/${pack.pgid}/cmdline`, 'utf8').split('\0');
+      assert.ok(argv.includes(reference), 'the reference is on the command line, for every user to read');
+      const inspect = await client('skopeo', ['inspect', '--tls-verify=false', `docker://${reference}`]).then(() => 'served', (error: Error) => error.message);
+      assert.match(inspect, /unauthorized|authentication required/i, 'the reference alone is refused');
+
+      const password = /\0BOT_BOTTLE_PULL_PASSWORD=([0-9a-f]{64})\0/.exec(`\0${readFileSync(`/proc/${pack.pgid}/environ`, 'utf8')}`)?.[1];
+      assert.ok(password, 'the pack holds the password in its environment, which only its user can read');
+      const served = await client('skopeo', ['inspect', '--tls-verify=false', '--creds', `bot-bottle:${password}`, `docker://${reference}`]);
+      assert.match(served, /"Architecture"/, 'with the credentials, the image is served');
+      assert.ok(!argv.some((arg) => arg.includes(password)) && !world.toolLog.text.includes(password) && !world.log.text.includes(password), 'the password is on no command line and in no log');
+      controller.abort();
+      await assert.rejects(freezing, CancelledError);
+    } finally {
+      undo();
+    }
+  });
+});

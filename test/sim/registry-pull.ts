@@ -1,9 +1,12 @@
 /**
  * Pulls an image over plain HTTP with the OCI distribution API (as smolvm does for localhost
  * registries): manifest (or index -> the host's platform), config and layers, each digest checked.
+ * A registry that answers `/v2/` with a Basic challenge gets the credentials smolvm's config names
+ * for it, as crane does inside smolvm's helper VM.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -26,6 +29,8 @@ export interface ImageReference {
   registry: string;
   repository: string;
   reference: string;
+  /** The `Authorization` header every request carries, once the registry asked for credentials. */
+  authorization?: string;
 }
 
 export interface ImageConfig {
@@ -94,8 +99,9 @@ function baseUrl(ref: ImageReference): string {
   return `http://${reachable}${port ? `:${port}` : ''}`;
 }
 
-export async function pullImage(ref: ImageReference, dir: string, platform: { os: string; architecture: string }): Promise<PulledImage> {
-  const base = baseUrl(ref);
+export async function pullImage(reference: ImageReference, dir: string, platform: { os: string; architecture: string }): Promise<PulledImage> {
+  const base = baseUrl(reference);
+  const ref = { ...reference, authorization: await authorizationFor(reference, base) };
   const { manifest, digest } = await fetchManifest(ref, base, ref.reference, platform);
   if (!manifest.config || !manifest.layers) throw pullError(ref, 'manifest has no config or layers');
   const configBytes = await fetchVerified(ref, `${base}/v2/${ref.repository}/blobs/${manifest.config.digest}`, manifest.config.digest);
@@ -112,6 +118,49 @@ export async function pullImage(ref: ImageReference, dir: string, platform: { os
     layers,
     size: layers.reduce((sum, layer) => sum + layer.size, 0),
   };
+}
+
+/**
+ * crane pings `/v2/` first and answers a Basic challenge with the credentials it was given: smolvm
+ * hands it those its config has for the registry (crates/smolvm-agent/src/storage.rs:4295, from
+ * src/agent/client.rs:991). Without any, the pull fails as unauthorized.
+ */
+async function authorizationFor(ref: ImageReference, base: string): Promise<string | undefined> {
+  const ping = await get(ref, `${base}/v2/`);
+  if (ping.status !== 401) return undefined;
+  const credentials = configuredCredentials(ref.registry);
+  if (!credentials || !/^Basic\b/i.test(ping.challenge)) throw pullError(ref, 'UNAUTHORIZED: authentication required');
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+}
+
+/**
+ * The registry's entry in smolvm's config: `SMOLVM_CONFIG`, else ~/.config/smolvm/config.toml
+ * (src/settings.rs:70), table `[images.registries."<registry>"]`; a username, and the password from
+ * the variable `password_env` names, else `password` (src/registry.rs:180). Only the plain
+ * `key = "string"` lines of that one table are read: the stand-in has no TOML parser.
+ */
+function configuredCredentials(registry: string): { username: string; password: string } | undefined {
+  const path = process.env.SMOLVM_CONFIG || join(homedir(), '.config', 'smolvm', 'config.toml');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const entry = tomlTable(text, `images.registries.${JSON.stringify(registry)}`);
+  const password = (entry.password_env !== undefined ? process.env[entry.password_env] : undefined) ?? entry.password;
+  return entry.username !== undefined && password !== undefined ? { username: entry.username, password } : undefined;
+}
+
+function tomlTable(text: string, name: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  let inside = false;
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    if (line.startsWith('[')) inside = line === `[${name}]`;
+    const pair = inside ? /^([A-Za-z_]+)\s*=\s*("(?:[^"\\]|\\.)*")$/.exec(line) : null;
+    if (pair) values[pair[1]] = JSON.parse(pair[2]) as string;
+  }
+  return values;
 }
 
 async function fetchManifest(ref: ImageReference, base: string, reference: string, platform: { os: string; architecture: string }): Promise<{ manifest: Manifest; digest: string }> {
@@ -161,6 +210,8 @@ async function downloadLayer(ref: ImageReference, base: string, layer: Descripto
 interface Response {
   status: number;
   contentType: string;
+  /** `WWW-Authenticate`, when the registry sent one. */
+  challenge: string;
   body: Buffer;
 }
 
@@ -168,13 +219,19 @@ async function get(ref: ImageReference, url: string, accept?: string): Promise<R
   const response = await open(ref, url, accept);
   const chunks: Buffer[] = [];
   for await (const chunk of response as AsyncIterable<Buffer>) chunks.push(chunk);
-  return { status: response.statusCode ?? 0, contentType: String(response.headers['content-type'] ?? ''), body: Buffer.concat(chunks) };
+  return {
+    status: response.statusCode ?? 0,
+    contentType: String(response.headers['content-type'] ?? ''),
+    challenge: String(response.headers['www-authenticate'] ?? ''),
+    body: Buffer.concat(chunks),
+  };
 }
 
 /** A GET that follows redirects (registries may send blobs elsewhere). */
 async function open(ref: ImageReference, url: string, accept?: string, redirects = 0): Promise<IncomingMessage> {
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request(url, { headers: accept ? { Accept: accept } : {}, timeout: REQUEST_TIMEOUT_MS }, resolve);
+    const headers = { ...(accept ? { Accept: accept } : {}), ...(ref.authorization ? { Authorization: ref.authorization } : {}) };
+    const req = request(url, { headers, timeout: REQUEST_TIMEOUT_MS }, resolve);
     req.on('timeout', () => req.destroy(Object.assign(new Error('operation timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (error) => reject(pullError(ref, `error sending request for url (${url}): ${osErrorText(error)}`)));
     req.end();
@@ -189,7 +246,7 @@ async function open(ref: ImageReference, url: string, accept?: string, redirects
 }
 
 function expectOk(ref: ImageReference, response: Response): void {
-  if (response.status === 401) throw pullError(ref, 'unauthorized: authentication required (the stand-in only speaks to registries without auth)');
+  if (response.status === 401) throw pullError(ref, 'UNAUTHORIZED: authentication required');
   if (response.status !== 200) throw pullError(ref, `registry answered HTTP ${response.status}: ${response.body.toString('utf8').slice(0, 200).trim()}`);
 }
 

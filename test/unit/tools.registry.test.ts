@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError, UserError } from '../../src/core/errors';
 import { MemoryLog } from '../support/memoryLog';
 import { UnexpectedOutputError } from '../../src/core/tools/command';
 import {
+  createRegistryNetwork,
   isLoopback,
   parseListeningLine,
   parsePublishedPort,
@@ -21,6 +22,8 @@ import { startBackgroundProcess, type RunResult } from '../../src/core/run';
 import { isAlive } from '../support/processes';
 
 const result = (stdout: string, stderr = '', exitCode = 0): RunResult => ({ stdout, stderr, exitCode });
+/** The owner label the next start reads to find this process's leftovers. */
+const OWNER = `${hostname()}/${process.pid}`;
 
 
 describe('ephemeral registry: configuration and parsing', () => {
@@ -50,10 +53,15 @@ describe('ephemeral registry: configuration and parsing', () => {
 });
 
 describe('ephemeral registry: the registry image under docker', () => {
-  it('runs registry:2 detached, removed on stop, published on loopback only', () => {
+  it('runs registry:2 detached, removed on stop, published on loopback only, on a network of its own without privileges', () => {
     assert.deepEqual(runRegistryContainer('/usr/bin/docker', 'bot-bottle-registry-1').argv, [
       '/usr/bin/docker', 'run', '--detach', '--rm', '--name', 'bot-bottle-registry-1',
-      '--label', 'bot-bottle.ephemeral-registry=true', '--publish', '127.0.0.1::5000', 'registry:2',
+      '--label', 'bot-bottle.ephemeral-registry=true', '--label', `bot-bottle.owner=${OWNER}`,
+      '--network', 'bot-bottle-registry-1', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+      '--publish', '127.0.0.1::5000', 'registry:2',
+    ]);
+    assert.deepEqual(createRegistryNetwork('docker', 'bot-bottle-registry-1').argv, [
+      'docker', 'network', 'create', '--label', 'bot-bottle.ephemeral-registry=true', '--label', `bot-bottle.owner=${OWNER}`, 'bot-bottle-registry-1',
     ]);
     assert.equal(runRegistryContainer('docker', 'n').parse(result('0123abcd\n')), '0123abcd');
   });
@@ -223,22 +231,26 @@ describe('ephemeral registry: container lifecycle with a stand-in docker', funct
     assert.match(name, /^bot-bottle-registry-[0-9a-f]{12}$/);
     await registry.stop();
     await registry.stop();
+    const labels = `--label bot-bottle.ephemeral-registry=true --label bot-bottle.owner=${OWNER}`;
     assert.deepEqual(recorded(), [
-      `run --detach --rm --name ${name} --label bot-bottle.ephemeral-registry=true --publish 127.0.0.1::5000 registry:2`,
+      `network create ${labels} ${name}`,
+      `run --detach --rm --name ${name} ${labels} --network ${name} --cap-drop ALL --security-opt no-new-privileges --publish 127.0.0.1::5000 registry:2`,
       `port ${name} 5000/tcp`,
       `rm --force ${name}`,
+      `network rm ${name}`,
     ]);
   });
 
   it('removes the container by name when cancelled during docker run', async () => {
     const controller = new AbortController();
     const starting = startEphemeralRegistry({ dockerBin: fakeDocker(5), log: new MemoryLog(), signal: controller.signal });
-    while (recorded().length === 0) await new Promise((r) => setTimeout(r, 10));
+    while (recorded().length < 2) await new Promise((r) => setTimeout(r, 10));
     controller.abort();
     await assert.rejects(starting, CancelledError);
-    const [run, remove] = recorded();
+    const [, run, remove, removeNetwork] = recorded();
     const name = /--name (\S+)/.exec(run)?.[1];
     assert.equal(remove, `rm --force ${name}`);
+    assert.equal(removeNetwork, `network rm ${name}`);
   });
 });
 

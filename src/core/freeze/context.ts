@@ -64,6 +64,8 @@ export interface FreezeState {
   image?: OciImage;
   /** Registry reference the pack step pulls from. */
   pullRef?: string;
+  /** Added to `pack create`'s environment: how smolvm finds the pull's credentials (native path). */
+  packEnv?: Record<string, string>;
   /** The new launcher, under a temporary name inside the state folder until it is kept. */
   stagedLauncher?: string;
 }

@@ -7,6 +7,7 @@
 import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { serveImage } from '../oci/endpoint';
+import { createPullCredentials, smolvmPullEnvironment } from '../oci/pullCredentials';
 import { assembleImage, ociArchitecture } from '../oci/image';
 import { digestLayer } from '../oci/layer';
 import type { Step } from '../pipeline';
@@ -89,9 +90,11 @@ export const packFromEndpoint: FreezeStep = {
   title: packSnapshot.title,
   weight: packSnapshot.weight,
   async run(ctx, s) {
-    const endpoint = await serveImage(s.image!, { pullHost: s.pullHost, signal: ctx.signal, log: s.toolLog });
+    const credentials = createPullCredentials();
+    const endpoint = await serveImage(s.image!, { pullHost: s.pullHost, credentials, signal: ctx.signal, log: s.toolLog });
     ctx.defer('stop the image endpoint', () => endpoint.close());
     s.pullRef = endpoint.pullReference;
+    s.packEnv = await smolvmPullEnvironment(s.workDir!, endpoint.registryHost, credentials);
     try {
       await packSnapshot.run(ctx, s);
     } finally {

@@ -16,7 +16,9 @@ import { makeOwnedTempDir } from '../fsutil';
 import type { Log } from '../log';
 import { checkedPullHost, DEFAULT_PULL_HOST } from '../pullHost';
 import { createRunner, runTool, startBackgroundProcess, type BackgroundProcess, type RunOptions } from '../run';
+import { removeNetwork } from '../tools/docker';
 import {
+  createRegistryNetwork,
   isLoopback,
   parseListeningLine,
   publishedPort,
@@ -155,8 +157,10 @@ async function startRegistryContainer(dockerBin: string, pullHost: string, optio
   const runOptions: RunOptions = { signal: options.signal, env: options.dockerEnv };
   const remove = async () => {
     await runTool(run, removeContainer(dockerBin, name), { env: options.dockerEnv });
+    await runTool(run, removeNetwork(dockerBin, name), { env: options.dockerEnv, okExitCodes: [0, 1] });
   };
   try {
+    await runTool(run, createRegistryNetwork(dockerBin, name), runOptions);
     await runTool(run, runRegistryContainer(dockerBin, name), runOptions);
     const port = await runTool(run, publishedPort(dockerBin, name), runOptions);
     const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);

@@ -5,6 +5,7 @@
  * (steps.ts), or natively, by describing the archive as an image and serving it from here
  * (native.ts).
  */
+import { machineSlugs, refuseCaseTwin } from '../caseClash';
 import type { Log } from '../log';
 import { bindAddressFor } from '../pullHost';
 import { runPipeline, type PipelineProgress, type Step } from '../pipeline';
@@ -58,6 +59,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
   if (imageBuilder === 'native') bindAddressFor(services.settings.pullHost);
   const compression = chooseCompression(imageBuilder, services.settings.compression, log);
   const tools = resolveFreezeTools(services, imageBuilder);
+  await refuseCaseTwin(services.store, slug, await machineSlugs(services, options.signal));
   const lock = await services.store.lock(slug, 'freeze');
   try {
     const state: FreezeState = {

@@ -115,7 +115,9 @@ export const buildImage: FreezeStep = {
     const dockerBin = needTool(s.tools.docker, 'docker');
     const dockerfile = join(s.workDir!, 'Dockerfile');
     await writeFile(dockerfile, dockerfileForRootfs());
-    await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile }), { signal: ctx.signal });
+    // The label lets the next start find the image if this window is killed before it is removed.
+    const labels = { [docker.COMMITTED_LABEL]: s.slug };
+    await runTool(s.run, docker.build(dockerBin, { tag: s.imageRef, contextDir: s.workDir!, dockerfile, labels }), { signal: ctx.signal });
     ctx.defer('remove the image from docker', () => runTool(s.run, docker.rmi(dockerBin, s.imageRef), { timeoutMs: CLEANUP_TIMEOUT_MS }));
     s.imageId = await runTool(s.run, docker.imageId(dockerBin, s.imageRef), { signal: ctx.signal });
     s.versions.docker = await runTool(s.run, docker.version(dockerBin), { signal: ctx.signal }).then((v) => v.client, () => 'unknown');
@@ -171,7 +173,7 @@ export const packSnapshot: FreezeStep = {
     s.stagedLauncher = join(staging, LAUNCHER_NAME);
     // The pack records cpus and mem; `create --from` keeps them unless its own flags differ from 4 / 8192.
     const size = { cpus: s.machineSettings?.cpus, memoryMib: s.machineSettings?.memoryMib };
-    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher, ...size }), { signal: ctx.signal });
+    await runTool(s.run, s.tools.smolvm.packCreate({ image: s.pullRef!, output: s.stagedLauncher, ...size }), { signal: ctx.signal, env: s.packEnv });
   },
 };
 

@@ -6,26 +6,35 @@
  *
  * It listens on loopback, or on the address `botBottle.registry.pullHost` names, on a port the
  * kernel picks, under a repository name with 128 random bits in it: another local process cannot
- * find the image by guessing. It stops on `close()` or when the signal aborts, and then nothing
- * more is served, not even to connections already open.
+ * find the image by guessing. The name is on `pack create`'s command line, which every local user
+ * can read, so on Linux it is not the only guard: a connection from a socket that another user
+ * owns, or from no socket of this host, is refused (peer.ts). It stops on `close()` or when the
+ * signal aborts, and then nothing more is served, not even to connections already open.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { CancelledError, errorMessage, UserError } from '../errors';
 import type { Log } from '../log';
 import { COMMITTED_REPOSITORY } from '../names';
 import { bindAddressFor } from '../pullHost';
 import { blobsOf, type Blob, type OciImage } from './image';
+import { canCheckPeers, peerUid, TCP_TABLES } from './peer';
+import { authorizes, type PullCredentials } from './pullCredentials';
 
 const API_VERSION_HEADER = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 const NOT_FOUND_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: 'not found' }] }));
+const UNAUTHORIZED_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+const DENIED_BODY = Buffer.from(JSON.stringify({ errors: [{ code: 'DENIED', message: 'only the user who runs the freeze may pull this image' }] }));
 
 export interface ServeOptions {
   /** How the VM names this host (`botBottle.registry.pullHost`); it also decides the bind address. */
   pullHost: string;
+  /** Asked of every client (HTTP Basic, after a 401 challenge, as registries do), when given. */
+  credentials?: PullCredentials;
   signal?: AbortSignal;
   log: Log;
 }
@@ -33,6 +42,8 @@ export interface ServeOptions {
 export interface ImageEndpoint {
   /** `<pullHost>:<port>/<repository>:<tag>`: what `smolvm pack create --image` is given. */
   readonly pullReference: string;
+  /** `<pullHost>:<port>`: the registry part of the pull reference, which smolvm looks credentials up by. */
+  readonly registryHost: string;
   /** `http://<address>:<port>`, as this host reaches it. */
   readonly url: string;
   /** The address it listens on. */
@@ -53,9 +64,17 @@ interface Resource {
 export async function serveImage(image: OciImage, options: ServeOptions): Promise<ImageEndpoint> {
   const address = bindAddressFor(options.pullHost);
   if (options.signal?.aborted) throw new CancelledError();
+  await ensurePeersCanBeChecked();
   const repository = `${COMMITTED_REPOSITORY}/${randomBytes(16).toString('hex')}`;
   const resources = resourcesOf(image, repository);
-  const server = createServer((request, response) => respond(request, response, resources, options.log));
+  const fromThisUser = peerFilter();
+  const server = createServer((request, response) => {
+    void fromThisUser(request.socket).then((allowed) => {
+      if (!allowed) refuse(request, response, options.log);
+      else if (options.credentials && !authorizes(request.headers.authorization, options.credentials)) challenge(request, response);
+      else respond(request, response, resources, options.log);
+    });
+  });
   await listen(server, address, options.pullHost);
   const close = stopper(server, options.signal);
   if (options.signal?.aborted) {
@@ -68,8 +87,10 @@ export async function serveImage(image: OciImage, options: ServeOptions): Promis
     throw new Error(`The image endpoint asked for ${address} but listens on ${bound}; it was stopped.`);
   }
   const { port } = server.address() as AddressInfo;
+  const registryHost = `${options.pullHost.trim()}:${port}`;
   const endpoint: ImageEndpoint = {
-    pullReference: `${options.pullHost.trim()}:${port}/${repository}:${image.tag}`,
+    pullReference: `${registryHost}/${repository}:${image.tag}`,
+    registryHost,
     url: `http://${isIP(address) === 6 ? `[${address}]` : address}:${port}`,
     address,
     port,
@@ -78,6 +99,55 @@ export async function serveImage(image: OciImage, options: ServeOptions): Promis
   };
   options.log.info(`Serving the image at ${endpoint.url}/v2/${repository} until the pack is done`);
   return endpoint;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Only this user's processes are served (where the platform can tell).
+
+/** Without its socket tables a Linux host cannot tell who connects: refuse to serve at all rather than serve anyone. */
+async function ensurePeersCanBeChecked(): Promise<void> {
+  if (!canCheckPeers()) return;
+  const readable = await readFile(TCP_TABLES[0], 'utf8').then(() => true, () => false);
+  if (!readable) throw new UserError(`Cannot read ${TCP_TABLES[0]}, so the image endpoint could not tell this user's connections from another user's; nothing was served. Use the docker image builder (botBottle.freeze.imageBuilder).`);
+}
+
+/** Decides once per connection whether the process at its other end belongs to this user. */
+function peerFilter(): (socket: Socket) => Promise<boolean> {
+  if (!canCheckPeers()) return async () => true;
+  const uid = process.getuid?.();
+  const verdicts = new WeakMap<Socket, Promise<boolean>>();
+  return (socket) => {
+    let verdict = verdicts.get(socket);
+    if (!verdict) {
+      verdict = peerUid(connectionOf(socket)).then((owner) => owner !== undefined && owner === uid);
+      verdicts.set(socket, verdict);
+    }
+    return verdict;
+  };
+}
+
+function connectionOf(socket: Socket) {
+  return {
+    client: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+    server: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 },
+  };
+}
+
+function refuse(request: IncomingMessage, response: ServerResponse, log: Log): void {
+  log.info(`  image endpoint: refused ${request.method} ${request.url} from ${request.socket.remoteAddress}:${request.socket.remotePort}, not a process of this user`);
+  response.writeHead(403, { ...API_VERSION_HEADER, 'Content-Type': 'application/json', 'Content-Length': DENIED_BODY.length, Connection: 'close' });
+  response.end(request.method === 'HEAD' ? undefined : DENIED_BODY);
+}
+
+/** Distribution's answer to a request without (the right) credentials: a Basic challenge. */
+function challenge(request: IncomingMessage, response: ServerResponse): void {
+  response.writeHead(401, {
+    ...API_VERSION_HEADER,
+    'WWW-Authenticate': 'Basic realm="bot-bottle"',
+    'Content-Type': 'application/json',
+    'Content-Length': UNAUTHORIZED_BODY.length,
+  });
+  response.end(request.method === 'HEAD' ? undefined : UNAUTHORIZED_BODY);
 }
 
 /** Every path served, mapped to what it answers. */

@@ -2,20 +2,42 @@
  * Docker CLI client: builds argv and reads output. Any Docker-compatible engine works behind the
  * `docker` client (Docker Engine, or Podman's API service through DOCKER_HOST).
  */
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ToolCommand } from '../run';
 import { noOutput, UnexpectedOutputError } from './command';
+
+/** On every image a freeze builds; its value is the bottle's slug. */
+export const COMMITTED_LABEL = 'bot-bottle.committed';
+/** On every container and network of an ephemeral registry. */
+export const REGISTRY_LABEL = 'bot-bottle.ephemeral-registry';
+/** `<host>/<pid>` of the process that made a registry container or network. */
+export const OWNER_LABEL = 'bot-bottle.owner';
+
+export function ownerLabelValue(): string {
+  return `${hostname()}/${process.pid}`;
+}
+
+/** The pid of a `<host>/<pid>` owner label made on this host, or undefined. */
+export function ownerOnThisHost(value: string): number | undefined {
+  const slash = value.lastIndexOf('/');
+  const pid = Number(value.slice(slash + 1));
+  return slash > 0 && value.slice(0, slash) === hostname() && Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
 
 export interface BuildSpec {
   tag: string;
   contextDir: string;
   /** Defaults to `Dockerfile` in contextDir. */
   dockerfile?: string;
+  /** Labels the image carries (`--label NAME=VALUE`). */
+  labels?: Readonly<Record<string, string>>;
 }
 
 export function build(dockerBin: string, spec: BuildSpec): ToolCommand<void> {
   const dockerfile = spec.dockerfile ?? join(spec.contextDir, 'Dockerfile');
-  return { argv: [dockerBin, 'build', '--tag', spec.tag, '--file', dockerfile, spec.contextDir], parse: noOutput };
+  const labels = Object.entries(spec.labels ?? {}).flatMap(([name, value]) => ['--label', `${name}=${value}`]);
+  return { argv: [dockerBin, 'build', '--tag', spec.tag, ...labels, '--file', dockerfile, spec.contextDir], parse: noOutput };
 }
 
 export function save(dockerBin: string, ref: string, outFile: string): ToolCommand<void> {
@@ -212,4 +234,62 @@ function readObject(line: string): Row | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leftovers of a freeze whose window was killed, found by their labels.
+
+export interface Labelled {
+  /** Container or network name, or image id. */
+  id: string;
+  /** The value of the label asked for. */
+  value: string;
+}
+
+/** Every container, running or not, that has `label`, with the value of `valueOf`. */
+export function labelledContainers(dockerBin: string, label: string, valueOf: string): ToolCommand<Labelled[]> {
+  return {
+    argv: [dockerBin, 'ps', '--all', '--filter', `label=${label}`, '--format', `{{.Names}}\t{{.Label ${JSON.stringify(valueOf)}}}`],
+    parse: ({ stdout }) => parseLabelled(stdout),
+  };
+}
+
+/** Every network that has `label`, with the value of `valueOf`. */
+export function labelledNetworks(dockerBin: string, label: string, valueOf: string): ToolCommand<Labelled[]> {
+  return {
+    argv: [dockerBin, 'network', 'ls', '--filter', `label=${label}`, '--format', `{{.Name}}\t{{.Label ${JSON.stringify(valueOf)}}}`],
+    parse: ({ stdout }) => parseLabelled(stdout),
+  };
+}
+
+/** Ids of every image that has `label`. */
+export function labelledImageIds(dockerBin: string, label: string): ToolCommand<string[]> {
+  return {
+    argv: [dockerBin, 'image', 'ls', '--no-trunc', '--filter', `label=${label}`, '--format', '{{.ID}}'],
+    parse: ({ stdout }) => [...new Set(stdout.split('\n').map((line) => line.trim()).filter(Boolean))],
+  };
+}
+
+/** Each image's value of `label` (`docker image ls` cannot print labels). */
+export function imageLabel(dockerBin: string, ids: readonly string[], label: string): ToolCommand<Labelled[]> {
+  return {
+    argv: [dockerBin, 'image', 'inspect', '--format', `{{.Id}}\t{{index .Config.Labels ${JSON.stringify(label)}}}`, ...ids],
+    parse: ({ stdout }) => parseLabelled(stdout),
+  };
+}
+
+export function parseLabelled(stdout: string): Labelled[] {
+  return stdout
+    .split('\n')
+    .map((line) => line.trim().split('\t'))
+    .filter(([id]) => Boolean(id))
+    .map(([id, value]) => ({ id, value: value === '<no value>' ? '' : (value ?? '') }));
+}
+
+export function removeImageById(dockerBin: string, id: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'rmi', '--force', id], parse: noOutput };
+}
+
+export function removeNetwork(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'network', 'rm', name], parse: noOutput };
 }

@@ -21,3 +21,30 @@ export function parseElapsed(stdout: string): Map<number, number> {
   }
   return result;
 }
+
+export interface ProcessAge {
+  pgid: number;
+  elapsedSeconds: number;
+}
+
+/** Each pid's process group and how long it has run; a pid that is gone is left out. */
+export function groupLeaders(pids: readonly number[]): ToolCommand<Map<number, ProcessAge>> {
+  return {
+    argv: ['ps', '-o', 'pid=,pgid=,etime=', '-p', pids.join(',')],
+    okExitCodes: [0, 1],
+    quietStdout: true,
+    parse: (r) => parseGroupLeaders(r.stdout),
+  };
+}
+
+export function parseGroupLeaders(stdout: string): Map<number, ProcessAge> {
+  const result = new Map<number, ProcessAge>();
+  for (const line of stdout.split('\n')) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(\S+)\s*$/.exec(line);
+    if (!match) continue;
+    const [, pid, pgid, etime] = match;
+    const elapsed = parseElapsed(`${pid} ${etime}`).get(Number(pid));
+    if (elapsed !== undefined) result.set(Number(pid), { pgid: Number(pgid), elapsedSeconds: elapsed });
+  }
+  return result;
+}

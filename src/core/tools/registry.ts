@@ -6,6 +6,7 @@
  */
 import type { ToolCommand } from '../run';
 import { UnexpectedOutputError } from './command';
+import { OWNER_LABEL, ownerLabelValue, REGISTRY_LABEL } from './docker';
 
 export const REGISTRY_IMAGE = 'registry:2';
 /** The only address a registry of ours listens on. */
@@ -50,11 +51,27 @@ export function isLoopback(host: string): boolean {
   return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]' || host === '::1' || host === 'localhost';
 }
 
+/** The labels that let the next start find a registry's container and network after a crash. */
+function registryLabels(): string[] {
+  return ['--label', `${REGISTRY_LABEL}=true`, '--label', `${OWNER_LABEL}=${ownerLabelValue()}`];
+}
+
+/**
+ * A network of its own (named as the container): on the engine's default bridge, every other
+ * container could reach the registry at its container address, loopback publishing or not.
+ */
+export function createRegistryNetwork(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'network', 'create', ...registryLabels(), name], parse: () => undefined };
+}
+
 export function runRegistryContainer(dockerBin: string, name: string, image = REGISTRY_IMAGE): ToolCommand<string> {
   return {
     argv: [
       dockerBin, 'run', '--detach', '--rm', '--name', name,
-      '--label', 'bot-bottle.ephemeral-registry=true',
+      ...registryLabels(),
+      '--network', name,
+      // Distribution needs no privilege: it serves an unprivileged port and writes its own folder.
+      '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
       // Loopback only; an empty host port makes the engine pick a free one.
       '--publish', `${REGISTRY_HOST}::5000`,
       image,
