@@ -11,6 +11,16 @@ export function groupAlive(pgid: number): boolean {
   return signalZero(-pgid);
 }
 
+/** Polls until `predicate` holds or `ms` pass; says whether it held. */
+export async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return predicate();
+}
+
 function signalZero(target: number): boolean {
   try {
     process.kill(target, 0);

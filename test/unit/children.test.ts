@@ -16,17 +16,8 @@ import { MemoryLog } from '../support/memoryLog';
 import { recoverInterruptedWork } from '../../src/core/recovery';
 import { createRunner, killAllChildren, liveChildGroups, startBackgroundProcess } from '../../src/core/run';
 import { Services } from '../../src/core/services';
-import { groupAlive } from '../support/processes';
+import { groupAlive, waitFor } from '../support/processes';
 import { REPO } from '../support/world';
-
-async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (predicate()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return predicate();
-}
 
 const services = (stateRoot: string) =>
   new Services(

@@ -5,17 +5,8 @@ import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
 import { MemoryLog } from '../support/memoryLog';
 import { createRunner, formatCommand } from '../../src/core/run';
-import { isAlive } from '../support/processes';
+import { isAlive, waitFor } from '../support/processes';
 
-
-async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (predicate()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return predicate();
-}
 
 describe('process runner', () => {
   it('passes argv through without a shell and streams every line to the log', async () => {
