@@ -1,7 +1,8 @@
 /**
- * The smolvm command line as smolvm-cli.md specifies it: argv builders and output parsers. It runs
- * nothing itself. Always `--name`; never the text table; smolvm's own failures are told apart from
- * a guest command's by the `Error:` line on stderr, never by the wording.
+ * The smolvm command line as smolvm 1.9.3's source defines it (test/sim/SMOLVM-SOURCE.md cites the
+ * file and line of each call): argv builders and output parsers. It runs nothing itself. Always
+ * `--name`; never the text table; smolvm's own failures are told apart from a guest command's by
+ * smolvm's last `Error:` line on stderr, never by the wording.
  */
 import { ToolError, UserError } from '../errors';
 import { hostPathForCopy, validateMachineName } from './smolvmRules';
