@@ -112,7 +112,7 @@ describe('resume through real parts', function () {
 
   it('says a snapshot with no record of its machine carries no settings over', async () => {
     const unrecorded: Snapshot = { ...snapshot, record: undefined };
-    const resumed = await resumeBottle(world.services(), unrecorded, { signal: signal(), asSlug: 'beta-bare' });
+    const resumed = await resumeBottle(world.services(), unrecorded, { signal: signal(), asSlug: 'beta-bare', allowUnverified: true });
     assert.deepEqual(resumed.notCarried, [UNRECORDED_SETTINGS]);
     assert.match(world.log.text, /Not carried over: its machine settings/);
   });

@@ -225,9 +225,12 @@ export async function extractSidecar(path: string, info: SidecarInfo, dest: stri
   const tar = spawn('tar', ['--extract', '--gzip', '--preserve-permissions', '--numeric-owner', '--file=-', `--directory=${dest}`], { stdio: ['pipe', 'ignore', 'pipe'] });
   const stderr: Buffer[] = [];
   tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // tar stops reading when the data is damaged (EPIPE here): its own status and stderr say why.
+  tar.stdin.on('error', () => undefined);
   createReadStream(path, { start: info.assetsOffset, end: info.assetsOffset + info.assetsSize - 1 }).pipe(tar.stdin);
   const code = await new Promise<number>((resolve) => tar.on('close', (status) => resolve(status ?? 1)));
-  if (code !== 0) throw agentError('extract sidecar', Buffer.concat(stderr).toString().trim());
+  // smolvm reports a failure as one `Error:` line (src/main.rs:211-216).
+  if (code !== 0) throw agentError('extract sidecar', Buffer.concat(stderr).toString().trim().split('\n').join('; '));
 }
 
 /**
