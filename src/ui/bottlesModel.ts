@@ -104,7 +104,8 @@ export class BottlesModel implements vscode.Disposable {
   /** Snapshots written by a freeze, by bot-bottle itself or by hand show up without a refresh. */
   private watchStateFolders(): void {
     for (const watcher of this.watchers) watcher.dispose();
-    const onChange = () => {
+    const onChange = (uri: vscode.Uri) => {
+      if (isBookkeeping(uri)) return;
       clearTimeout(this.debounce);
       this.debounce = setTimeout(() => void this.refresh(), WATCH_DEBOUNCE_MS);
     };
@@ -116,4 +117,14 @@ export class BottlesModel implements vscode.Disposable {
       return watcher;
     });
   }
+}
+
+/**
+ * The extension's own bookkeeping under a state root (the list of running tools, locks, staging and
+ * parked folders, the install journal) has names that start with a dot. A change there is no new
+ * snapshot, and reacting to it would loop: every refresh runs tools, and running tools rewrites
+ * that list.
+ */
+function isBookkeeping(uri: vscode.Uri): boolean {
+  return uri.path.split('/').slice(-2).some((segment) => segment.startsWith('.'));
 }
