@@ -71,8 +71,14 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
   private sync(): void {
     const previous = this.roots;
     this.roots = this.rootsNow(previous);
-    const redrawn = this.roots.filter((node): node is BottleNode => node.kind === 'bottle' && this.drawn.get(node.bottle.slug) !== this.looks(node.bottle));
-    for (const node of redrawn) this.drawn.set(node.bottle.slug, this.looks(node.bottle));
+    const redrawn: BottleNode[] = [];
+    for (const node of this.roots) {
+      if (node.kind !== 'bottle') continue;
+      const looks = this.looks(node.bottle);
+      if (this.drawn.get(node.bottle.slug) === looks) continue;
+      this.drawn.set(node.bottle.slug, looks);
+      redrawn.push(node);
+    }
     const sameRows = this.roots.length === previous.length && this.roots.every((node, i) => node === previous[i]);
     if (!sameRows) this.changed.fire(undefined);
     else for (const node of redrawn) this.changed.fire(node);

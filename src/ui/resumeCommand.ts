@@ -25,7 +25,8 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
         deps.core().resume(snapshot, { signal, onProgress, ...placement, allowUnverified }),
       );
     const { machine, notCarried } = await resume(false).catch(async (error: unknown) => {
-      if (!(unverified(error) && (await confirmUnverified(error)))) throw error;
+      const unverified = unverifiedSnapshot(error);
+      if (!(unverified && (await confirmUnverified(unverified)))) throw error;
       return resume(true);
     });
     announceResumed(machine, slug, notCarried);
@@ -51,14 +52,13 @@ function announceResumed(machine: string, slug: string, notCarried: readonly str
 }
 
 /** A snapshot with no record (imported, or written by another tool) cannot be checked: resume it only if the user trusts it. */
-function unverified(error: unknown): error is UnverifiedSnapshotError | StepFailedError {
-  return error instanceof UnverifiedSnapshotError || (error instanceof StepFailedError && error.cause instanceof UnverifiedSnapshotError);
+function unverifiedSnapshot(error: unknown): UnverifiedSnapshotError | undefined {
+  return error instanceof StepFailedError && error.cause instanceof UnverifiedSnapshotError ? error.cause : undefined;
 }
 
-async function confirmUnverified(error: UnverifiedSnapshotError | StepFailedError): Promise<boolean> {
-  const message = error instanceof StepFailedError ? (error.cause as UnverifiedSnapshotError).message : error.message;
+async function confirmUnverified(error: UnverifiedSnapshotError): Promise<boolean> {
   const resumeAnyway = vscode.l10n.t('Resume Anyway');
-  return (await vscode.window.showWarningMessage(vscode.l10n.t('This snapshot cannot be checked.'), { modal: true, detail: message }, resumeAnyway)) === resumeAnyway;
+  return (await vscode.window.showWarningMessage(vscode.l10n.t('This snapshot cannot be checked.'), { modal: true, detail: error.message }, resumeAnyway)) === resumeAnyway;
 }
 
 /** The machine appeared after the tree last looked: refresh and ask again. */
