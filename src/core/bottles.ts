@@ -16,7 +16,12 @@ export interface Bottle {
   machine?: Machine;
   /** The container of bot-bottle's docker backend, named like the machine would be. */
   container?: DockerContainer;
+  /** The newest snapshot (ours at the seed's paths, else what bot-bottle's commit left). */
   snapshot?: Snapshot;
+  /** Our older snapshots of the bottle, newest first. */
+  history?: Snapshot[];
+  /** The bytes our snapshots of the bottle take on disk, the history's included. */
+  snapshotBytes?: number;
   /** What bot-bottle's `~/.bot-bottle/state/<slug>/` says, when it has that folder. */
   botBottle?: BotBottleEntry;
 }
@@ -39,6 +44,7 @@ export function mergeBottles(
   prefix: string,
   botBottles: readonly BotBottleEntry[] = [],
   containers: readonly DockerContainer[] = [],
+  histories: readonly BottleHistory[] = [],
 ): Bottle[] {
   const bySlug = new Map<string, Bottle>();
   const entry = (slug: string) => {
@@ -55,6 +61,12 @@ export function mergeBottles(
     if (slug !== undefined) entry(slug).container = container;
   }
   for (const snapshot of snapshots) entry(snapshot.slug).snapshot = snapshot;
+  for (const { slug, history, bytes } of histories) {
+    if (history.length === 0 && bytes === 0) continue;
+    const bottle = entry(slug);
+    bottle.history = history;
+    bottle.snapshotBytes = bytes;
+  }
   for (const known of botBottles) {
     // A folder with nothing to resume and no machine is no bottle: bot-bottle keeps one per session.
     const bottle = bySlug.get(known.slug) ?? (known.committed ? entry(known.slug) : undefined);
@@ -63,6 +75,13 @@ export function mergeBottles(
     bottle.snapshot ??= known.committed;
   }
   return [...bySlug.values()].sort((a, b) => a.slug.localeCompare(b.slug));
+}
+
+/** A bottle's history as discovery reads it from its state folder. */
+export interface BottleHistory {
+  slug: string;
+  history: Snapshot[];
+  bytes: number;
 }
 
 export interface DiscoveryDeps {
@@ -76,13 +95,19 @@ export interface DiscoveryDeps {
 }
 
 export async function discoverBottles(deps: DiscoveryDeps): Promise<Bottle[]> {
-  const [machines, snapshots, botBottles, containers] = await Promise.all([
+  const [machines, snapshots, botBottles, containers, histories] = await Promise.all([
     deps.listMachines(),
     readSnapshots(deps.store),
     deps.listBotBottles?.() ?? [],
     deps.listContainers?.() ?? [],
+    readHistories(deps.store),
   ]);
-  return mergeBottles(machines, snapshots, deps.prefix, botBottles, containers);
+  return mergeBottles(machines, snapshots, deps.prefix, botBottles, containers, histories);
+}
+
+async function readHistories(store: StateStore): Promise<BottleHistory[]> {
+  const slugs = await store.listSlugs();
+  return Promise.all(slugs.map(async (slug) => ({ slug, history: await store.readHistory(slug), bytes: await store.diskUsage(slug) })));
 }
 
 async function readSnapshots(store: StateStore): Promise<Snapshot[]> {

@@ -8,7 +8,7 @@ import { backendOf, type Bottle } from './bottles';
 import { freezeContainer, type CommittedImage } from './freeze/container';
 import { freezeBottle } from './freeze/smolmachines';
 import { botBottleSlugProblem } from './botBottleState';
-import { UserError } from './errors';
+import { errorMessage, UserError } from './errors';
 import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
@@ -17,8 +17,8 @@ import { killAllChildren, runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
 import { containerShellArgv, shellArgv } from './shell';
-import { deleteSnapshot, exportSnapshot, importSnapshot, type ExportedFiles } from './snapshots';
-import type { Snapshot } from './state';
+import { deleteSnapshot, exportSnapshot, importSnapshot, labelSnapshot, type ExportedFiles } from './snapshots';
+import type { Snapshot, SnapshotLabels } from './state';
 
 export { backendOf, isRunning, type Backend, type Bottle } from './bottles';
 export type { CommittedImage } from './freeze/container';
@@ -28,7 +28,8 @@ export { MachineExistsError, UnverifiedSnapshotError, type ResumedBottle } from 
 export { SmolvmMissingError, type CoreLogs } from './services';
 export { COMPRESSIONS, DEFAULT_SETTINGS, IMAGE_BUILDER_CHOICES, type CoreSettings, type Settings } from './settings';
 export { ExportTargetExistsError, SnapshotExistsError, type ExportedFiles } from './snapshots';
-export type { Snapshot } from './state';
+export type { Snapshot, SnapshotLabels } from './state';
+export { isPinned } from './history';
 export type { Machine } from './tools/smolvm';
 export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
 export type { ToolName } from './executables';
@@ -128,8 +129,21 @@ export class BotBottle {
     return importSnapshot(this.services.store, source, slug, replace);
   }
 
-  deleteSnapshot(slug: string): Promise<void> {
-    return deleteSnapshot(this.services.store, slug);
+  /**
+   * Deletes the bottle's newest snapshot (a slug, or that snapshot) or one of its history. When the
+   * newest goes, the newest of the history takes its place, also where bot-bottle looks.
+   */
+  async deleteSnapshot(target: string | Snapshot): Promise<void> {
+    const { newest, promoted } = await deleteSnapshot(this.services.store, target);
+    if (!promoted || !newest || botBottleSlugProblem(newest.slug)) return;
+    await this.services.botBottle.leaveSnapshot(newest).catch((error: unknown) => {
+      this.services.logs.main.warn(`bot-bottle resume ${newest.slug} will not find the snapshot that is now the newest: ${errorMessage(error)}`);
+    });
+  }
+
+  /** Renames a snapshot, sets or clears its note, pins or unpins it. */
+  labelSnapshot(snapshot: Snapshot, labels: SnapshotLabels): Promise<Snapshot> {
+    return labelSnapshot(this.services.store, snapshot, labels);
   }
 
   /** The argv of a login shell inside the bottle (`smolvm machine exec -i -t ...`, or `docker exec` for a docker bottle). */

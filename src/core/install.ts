@@ -6,6 +6,12 @@
  * moved in, and the journal is marked committed: that rename is the commit point. Settling the
  * journal finishes an install that stopped anywhere: forward when it was committed, back otherwise,
  * so that the folder holds exactly the old set or the new one.
+ *
+ * History rides on the same journal. `keepPrevious` names the history folder the parked old set
+ * becomes once the install is committed (one rename of the parked folder), so installing a new
+ * snapshot and keeping the last one in the history are one unit. `takeFrom` names a history folder
+ * whose files were linked into the staging folder (a history entry made the newest again): it goes
+ * once the install is committed, and stays untouched when the install is rolled back.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +21,10 @@ import { exists } from './fsutil';
 export const JOURNAL_NAME = '.install-journal.json';
 export const STAGING_PREFIX = '.incoming-';
 export const PARKING_PREFIX = '.previous-';
+/** The folder of a bottle's older snapshots, one folder each. */
+export const HISTORY_DIR = 'history';
+/** A history entry's folder name: the time of its snapshot, then a random part. */
+export const HISTORY_ID = /^\d{8}T\d{6}Z-[0-9a-f]{6}$/;
 
 /** The file operations that change a bottle's folder, replaceable in tests to fail or stop at any one. */
 export interface InstallFs {
@@ -26,8 +36,17 @@ export interface InstallFs {
 
 export const realInstallFs: InstallFs = { rename, rm, mkdir, writeFile };
 
-interface Journal {
-  version: 1;
+/** What an install does with the bottle's history once it is committed. */
+export interface HistoryMoves {
+  /** The history entry id the parked old set becomes (when there was one). */
+  keepPrevious?: string;
+  /** The history entry id whose files were staged: it is removed. */
+  takeFrom?: string;
+}
+
+interface Journal extends HistoryMoves {
+  /** 2 when the journal moves history entries: a version that knows no history must not finish it. */
+  version: 1 | 2;
   /** Folder names inside the bottle's folder. */
   incoming: string;
   previous: string;
@@ -56,18 +75,21 @@ export async function makeStagingDir(dir: string, fs: InstallFs = realInstallFs)
  * Makes the files `names` found in `staging` the live ones in `dir`, in place of the live files of
  * those names, as one unit. A name missing from `staging` is missing from the result.
  */
-export async function installStaged(dir: string, staging: string, names: readonly string[], fs: InstallFs = realInstallFs): Promise<void> {
+export async function installStaged(dir: string, staging: string, names: readonly string[], fs: InstallFs = realInstallFs, moves: HistoryMoves = {}): Promise<void> {
   await settleInstall(dir, fs);
   const journal: Journal = {
-    version: 1,
+    ...moves,
+    version: moves.keepPrevious || moves.takeFrom ? 2 : 1,
     incoming: basename(staging),
     previous: `${PARKING_PREFIX}${randomBytes(6).toString('hex')}`,
     old: await present(dir, names),
     new: await present(staging, names),
     committed: false,
   };
+  if (journal.old.length === 0) delete journal.keepPrevious;
   for (const name of journal.new) await syncPath(join(staging, name));
   try {
+    if (journal.keepPrevious) await fs.mkdir(join(dir, HISTORY_DIR), { mode: 0o700 }).catch(ignoreExisting);
     await writeJournal(dir, journal, fs);
     await fs.mkdir(join(dir, journal.previous), { mode: 0o700 });
     for (const name of journal.old) await fs.rename(join(dir, name), join(dir, journal.previous, name));
@@ -105,6 +127,7 @@ export async function restoreParked(dir: string, parked: string, names: readonly
 
 async function settle(dir: string, journal: Journal, fs: InstallFs): Promise<void> {
   if (!journal.committed) await rollBack(dir, journal, fs);
+  else await moveHistory(dir, journal, fs);
   await fs.rm(join(dir, journal.previous), { recursive: true, force: true });
   if (journal.incoming) await fs.rm(join(dir, journal.incoming), { recursive: true, force: true });
   await syncPath(dir);
@@ -119,6 +142,19 @@ async function rollBack(dir: string, journal: Journal, fs: InstallFs): Promise<v
   const parked = join(dir, journal.previous);
   for (const name of journal.new) if (!journal.old.includes(name)) await fs.rm(join(dir, name), { force: true });
   for (const name of journal.old) if (await exists(join(parked, name))) await fs.rename(join(parked, name), join(dir, name));
+}
+
+/**
+ * After the commit point: the parked set becomes a history entry, and a history entry that was made
+ * the newest goes. Each is one rename or removal, and a settle run again skips what is done.
+ */
+async function moveHistory(dir: string, journal: Journal, fs: InstallFs): Promise<void> {
+  const parked = join(dir, journal.previous);
+  if (journal.keepPrevious && (await exists(parked))) {
+    const entry = join(dir, HISTORY_DIR, journal.keepPrevious);
+    if (!(await exists(entry))) await fs.rename(parked, entry);
+  }
+  if (journal.takeFrom) await fs.rm(join(dir, HISTORY_DIR, journal.takeFrom), { recursive: true, force: true });
 }
 
 async function writeJournal(dir: string, journal: Journal, fs: InstallFs): Promise<void> {
@@ -153,7 +189,9 @@ function parseJournal(text: string): Journal | undefined {
   try {
     const journal = JSON.parse(text) as Journal;
     const names = [...journal.old, ...journal.new];
-    const ok = journal.version === 1 && typeof journal.committed === 'boolean'
+    const historyIds = [journal.keepPrevious, journal.takeFrom].filter((id) => id !== undefined);
+    const ok = (journal.version === 1 ? historyIds.length === 0 : journal.version === 2) && typeof journal.committed === 'boolean'
+      && historyIds.every((id) => typeof id === 'string' && HISTORY_ID.test(id))
       && /^\.previous-[0-9a-f]+$/.test(journal.previous)
       && /^\.incoming-[A-Za-z0-9]+$/.test(journal.incoming)
       && names.every((name) => typeof name === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name));
@@ -177,6 +215,10 @@ async function syncPath(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+function ignoreExisting(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
 }
 
 function errorText(error: unknown): string {

@@ -30,6 +30,8 @@ export interface CoreSettings {
   imageBuilder?: ImageBuilderChoice;
   /** The archive made in the VM; default `gzip`. */
   compression?: Compression;
+  /** How many snapshots a bottle keeps, the newest counted (pinned ones always stay); 0 keeps all. Default 5. */
+  snapshotsKeep?: number;
 }
 
 /** Everything, the view's own settings included. */
@@ -52,6 +54,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   pullHost: DEFAULT_PULL_HOST,
   imageBuilder: 'auto',
   compression: 'gzip',
+  snapshotsKeep: 5,
   refreshInterval: 10,
   statusBarEnabled: true,
   shell: LOGIN_SHELL,

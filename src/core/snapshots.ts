@@ -9,7 +9,7 @@ import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
 import { InstallUnfinishedError } from './install';
 import { validateSlug } from './names';
-import { LAUNCHER_NAME, SIDECAR_NAME, type Snapshot, type SnapshotRecord, type StateStore } from './state';
+import { LAUNCHER_NAME, SIDECAR_NAME, type Snapshot, type SnapshotLabels, type SnapshotRecord, type StateStore } from './state';
 import { SMOLMACHINE_SUFFIX } from './tools/smolvm';
 
 export interface ExportedFiles {
@@ -235,7 +235,27 @@ export class SnapshotExistsError extends UserError {
   }
 }
 
-/** Deletes a bottle's snapshot (sidecar, launcher, record) as one unit while holding its lock. */
-export async function deleteSnapshot(store: StateStore, slug: string): Promise<void> {
-  await store.withLock(slug, 'delete', () => store.deleteSnapshot(slug));
+/**
+ * Deletes one snapshot (sidecar, launcher, record) as one unit while holding its bottle's lock: an
+ * entry of the history, or the newest, whose place the newest of the history then takes. Resolves
+ * to the newest snapshot once the newest was deleted (undefined when none is left).
+ */
+export async function deleteSnapshot(store: StateStore, target: string | Snapshot): Promise<{ newest?: Snapshot; promoted: boolean }> {
+  const slug = typeof target === 'string' ? target : target.slug;
+  const historyId = typeof target === 'string' ? undefined : target.historyId;
+  return store.withLock(slug, 'delete', async () => {
+    if (historyId !== undefined) {
+      await store.deleteHistoryEntry(slug, historyId).catch((error: unknown) => {
+        throw new UserError(`Could not delete that snapshot of ${slug}: ${describeFsError(error)}.`);
+      });
+      return { promoted: false };
+    }
+    const newest = await store.deleteSnapshot(slug);
+    return { newest, promoted: newest !== undefined };
+  });
+}
+
+/** Renames a snapshot, sets its note, pins or unpins it, holding its bottle's lock. */
+export async function labelSnapshot(store: StateStore, snapshot: Snapshot, labels: SnapshotLabels): Promise<Snapshot> {
+  return store.withLock(snapshot.slug, 'label', () => store.labelSnapshot(snapshot.slug, snapshot.historyId, labels));
 }

@@ -1,6 +1,7 @@
 /**
  * The bottle state folders: one per slug under a root, holding the last good snapshot at the seed's
- * paths (`committed-smolmachine` and its `.smolmachine` sidecar) and a JSON record beside them.
+ * paths (`committed-smolmachine` and its `.smolmachine` sidecar) and a JSON record beside them, and
+ * the older snapshots in `history/<id>/`, each a folder of the same three files.
  *
  * The three files are one snapshot and change only together, through install.ts: the flat seed paths
  * stay the live files (other tools and older versions read them there), and a journal makes the swap
@@ -9,11 +10,12 @@
 import { homedir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describeFsError, UserError } from './errors';
 import { exists, writeFileAtomic } from './fsutil';
-import { installStaged as installStagedFiles, makeStagingDir, PARKING_PREFIX, realInstallFs, restoreParked, settleInstall, STAGING_PREFIX, type InstallFs } from './install';
+import { newHistoryId, REMOVING_PREFIX } from './history';
+import { HISTORY_DIR, HISTORY_ID, installStaged as installStagedFiles, makeStagingDir, PARKING_PREFIX, realInstallFs, restoreParked, settleInstall, STAGING_PREFIX, type InstallFs } from './install';
 import { acquireLock, BottleLockedError, liveLockOwner, type BottleLock, type LockOwner } from './lock';
 import type { MachineSettings } from './machineSettings';
 import { slugProblem } from './names';
@@ -59,6 +61,20 @@ export interface SnapshotRecord {
   machineSettings?: MachineSettings;
   tools: Record<string, string>;
   steps: StepTiming[];
+  /** What the user named the snapshot; without one it goes by its time. */
+  name?: string;
+  note?: string;
+  /** A pinned snapshot is never pruned from the history. */
+  pinned?: boolean;
+}
+
+/** What the user can change of a snapshot's record. */
+export interface SnapshotLabels {
+  /** An empty name goes back to the time. */
+  name?: string;
+  /** An empty note removes it. */
+  note?: string;
+  pinned?: boolean;
 }
 
 export interface Snapshot {
@@ -71,6 +87,8 @@ export interface Snapshot {
   record?: SnapshotRecord;
   /** Why there is no record, in words that follow "the snapshot": e.g. "has no record". */
   recordProblem?: string;
+  /** The id of its folder in the bottle's history; absent for the newest, at the seed's paths. */
+  historyId?: string;
 }
 
 /** The platform's bot-bottle state folder, used when `botBottle.stateDir` is empty. */
@@ -122,8 +140,37 @@ export class StateStore {
     return entries.filter((e) => e.isDirectory() && !slugProblem(e.name)).map((e) => e.name).sort();
   }
 
+  historyDir(slug: string): string {
+    return join(this.bottleDir(slug), HISTORY_DIR);
+  }
+
+  /** The folder that holds a snapshot's files: the bottle's own for the newest, else its history entry. */
+  snapshotDir(slug: string, historyId?: string): string {
+    return historyId === undefined ? this.bottleDir(slug) : join(this.historyDir(slug), historyId);
+  }
+
+  /** The newest snapshot, at the seed's paths. */
   async readSnapshot(slug: string): Promise<Snapshot | undefined> {
-    const sidecar = this.sidecarPath(slug);
+    return this.readSnapshotIn(slug, undefined);
+  }
+
+  /** The older snapshots, newest first. */
+  async readHistory(slug: string): Promise<Snapshot[]> {
+    const ids = (await readdir(this.historyDir(slug)).catch(() => [] as string[])).filter((name) => HISTORY_ID.test(name));
+    const entries = await Promise.all(ids.map((id) => this.readSnapshotIn(slug, id)));
+    return entries.filter((s): s is Snapshot => s !== undefined).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (b.historyId! < a.historyId! ? -1 : 1));
+  }
+
+  /** The bytes of every snapshot file the bottle keeps, the history's included. */
+  async diskUsage(slug: string): Promise<number> {
+    const dirs = [this.bottleDir(slug), ...(await this.readHistory(slug)).map((s) => this.snapshotDir(slug, s.historyId))];
+    const sizes = await Promise.all(dirs.flatMap((dir) => SNAPSHOT_FILES.map((name) => stat(join(dir, name)).then((info) => (info.isFile() ? info.size : 0), () => 0))));
+    return sizes.reduce((sum, size) => sum + size, 0);
+  }
+
+  private async readSnapshotIn(slug: string, historyId: string | undefined): Promise<Snapshot | undefined> {
+    const dir = this.snapshotDir(slug, historyId);
+    const sidecar = join(dir, SIDECAR_NAME);
     let info;
     try {
       info = await stat(sidecar);
@@ -131,16 +178,18 @@ export class StateStore {
       return undefined;
     }
     if (!info.isFile()) return undefined;
-    const { record, problem } = await readRecordFile(this.recordPath(slug));
-    return {
+    const { record, problem } = await readRecordFile(join(dir, RECORD_NAME));
+    const snapshot: Snapshot = {
       slug,
       sidecar,
-      launcher: this.launcherPath(slug),
+      launcher: join(dir, LAUNCHER_NAME),
       sizeBytes: info.size,
       createdAt: record ? new Date(record.createdAt) : info.mtime,
       record,
       recordProblem: problem,
     };
+    if (historyId !== undefined) snapshot.historyId = historyId;
+    return snapshot;
   }
 
   async writeRecord(record: SnapshotRecord): Promise<void> {
@@ -159,13 +208,15 @@ export class StateStore {
   }
 
   /**
-   * Makes the snapshot in `staging` (from makeStaging: sidecar, launcher if any, record) the live one
-   * as one unit, in place of the last good one: after any failure or crash the bottle has one of the
-   * two, whole. The caller holds the bottle's lock.
+   * Makes the snapshot in `staging` (from makeStaging: sidecar, launcher if any, record) the newest
+   * as one unit, and the last good one the newest entry of the history: after any failure or crash
+   * the bottle has one of the two as its newest, whole, and loses neither. The caller holds the lock.
    */
   async installStaged(slug: string, staging: string, fs: InstallFs = realInstallFs): Promise<void> {
     for (const name of SNAPSHOT_FILES) await chmod(join(staging, name), name === LAUNCHER_NAME ? PRIVATE_PROGRAM : PRIVATE_FILE).catch(ignoreMissing);
-    await installStagedFiles(this.bottleDir(slug), staging, SNAPSHOT_FILES, fs);
+    const live = await this.readSnapshot(slug);
+    const keepPrevious = live ? newHistoryId(live.createdAt) : undefined;
+    await installStagedFiles(this.bottleDir(slug), staging, SNAPSHOT_FILES, fs, { keepPrevious });
   }
 
   /**
@@ -180,14 +231,51 @@ export class StateStore {
     await this.installStaged(record.slug, staging, fs);
   }
 
-  /** Removes the snapshot's files as one unit (an install of nothing). The caller holds the lock. */
-  async deleteSnapshot(slug: string, fs: InstallFs = realInstallFs): Promise<void> {
+  /**
+   * Removes the newest snapshot as one unit. The newest entry of the history, if any, takes its place
+   * in the same install (its files linked into the staging folder, its folder removed once
+   * committed). Returns the snapshot that is now the newest. The caller holds the lock.
+   */
+  async deleteSnapshot(slug: string, fs: InstallFs = realInstallFs): Promise<Snapshot | undefined> {
+    const [next] = await this.readHistory(slug);
     const staging = await this.makeStaging(slug);
     try {
-      await this.installStaged(slug, staging, fs);
+      if (next) for (const name of SNAPSHOT_FILES) await link(join(this.snapshotDir(slug, next.historyId), name), join(staging, name)).catch(ignoreMissing);
+      await installStagedFiles(this.bottleDir(slug), staging, SNAPSHOT_FILES, fs, { takeFrom: next?.historyId });
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+    return this.readSnapshot(slug);
+  }
+
+  /**
+   * Removes one entry of the history: renamed out of the way in one step, then deleted, so that a
+   * crash leaves the whole entry or none (recovery finishes the removal). The caller holds the lock.
+   */
+  async deleteHistoryEntry(slug: string, historyId: string): Promise<void> {
+    if (!HISTORY_ID.test(historyId)) throw new Error(`"${historyId}" is not a history entry.`);
+    const removing = join(this.historyDir(slug), `${REMOVING_PREFIX}${historyId}`);
+    await rename(this.snapshotDir(slug, historyId), removing);
+    await rm(removing, { recursive: true, force: true });
+  }
+
+  /**
+   * Changes a snapshot's name, note or pin in its record, in one atomic rename of the record (its
+   * sidecar and sha256 are untouched). A snapshot without a record this version can read has
+   * nowhere to keep them. The caller holds the lock.
+   */
+  async labelSnapshot(slug: string, historyId: string | undefined, labels: SnapshotLabels): Promise<Snapshot> {
+    await settleInstall(this.bottleDir(slug));
+    const snapshot = await this.readSnapshotIn(slug, historyId);
+    if (!snapshot) throw new UserError(`That snapshot of ${slug} is gone.`);
+    if (!snapshot.record) throw new UserError(`The snapshot of ${slug} ${snapshot.recordProblem ?? 'has no record'}, so it cannot keep a name, a note or a pin.`);
+    const record: SnapshotRecord = { ...snapshot.record };
+    if (labels.name !== undefined) setOrDrop(record, 'name', labels.name.trim());
+    if (labels.note !== undefined) setOrDrop(record, 'note', labels.note.trim());
+    if (labels.pinned !== undefined) setOrDrop(record, 'pinned', labels.pinned || undefined);
+    const path = join(this.snapshotDir(slug, historyId), RECORD_NAME);
+    await writeFileAtomic(path, recordText(record), PRIVATE_FILE);
+    return { ...snapshot, record };
   }
 
   /**
@@ -205,6 +293,24 @@ export class StateStore {
       else if (name.startsWith(STAGING_PREFIX) || name.endsWith('.importing') || isLeftoverTemp(name)) {
         await rm(join(dir, name), { recursive: true, force: true });
         done.push(`removed ${name}`);
+      }
+    }
+    done.push(...(await this.recoverHistory(slug)));
+    return done;
+  }
+
+  /** A history entry whose removal stopped is removed; a record's temporary file goes. */
+  private async recoverHistory(slug: string): Promise<string[]> {
+    const history = this.historyDir(slug);
+    const done: string[] = [];
+    for (const name of await readdir(history).catch(() => [] as string[])) {
+      if (name.startsWith(REMOVING_PREFIX)) {
+        await rm(join(history, name), { recursive: true, force: true });
+        done.push(`finished removing the history entry ${name.slice(REMOVING_PREFIX.length)}`);
+      } else if (HISTORY_ID.test(name)) {
+        for (const file of await readdir(join(history, name)).catch(() => [] as string[])) {
+          if (isLeftoverTemp(file)) await rm(join(history, name, file), { force: true });
+        }
       }
     }
     return done;
@@ -317,6 +423,11 @@ function recordText(record: SnapshotRecord): string {
 /** A temporary file of writeFileAtomic, the install journal or the lock, left by a crash. */
 function isLeftoverTemp(name: string): boolean {
   return name.startsWith('.') && /\.[0-9a-f]{8,}\.(tmp|stale)$/.test(name);
+}
+
+function setOrDrop<K extends 'name' | 'note' | 'pinned'>(record: SnapshotRecord, key: K, value: SnapshotRecord[K] | ''): void {
+  if (value === '' || value === undefined) delete record[key];
+  else record[key] = value as SnapshotRecord[K];
 }
 
 function ignoreMissing(error: unknown): void {

@@ -18,12 +18,17 @@ export function readSettings(): Settings {
     pullHost: text('registry.pullHost', DEFAULT_SETTINGS.pullHost),
     imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), DEFAULT_SETTINGS.imageBuilder),
     compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), DEFAULT_SETTINGS.compression),
+    snapshotsKeep: wholeAtLeastZero(config.get<number>('snapshots.keep'), DEFAULT_SETTINGS.snapshotsKeep),
   };
 }
 
 /** A hand-edited settings.json can hold anything; an unknown value falls back to the default. */
 function oneOf<T extends string>(allowed: readonly T[], value: string | undefined, fallback: T): T {
   return allowed.find((candidate) => candidate === value) ?? fallback;
+}
+
+function wholeAtLeastZero(value: number | undefined, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.max(0, Math.floor(value)) : fallback;
 }
 
 /** Opens the Settings editor at one setting, for "set the path" buttons. */

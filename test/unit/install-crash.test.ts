@@ -4,11 +4,13 @@
  * state folder, for every n until it finishes. Then recovery runs, as at the next start, and the
  * bottle must hold exactly the old snapshot or the new one, whole: sidecar, launcher and record
  * from the same freeze, the record's sha256 matching the sidecar, nothing else left in the folder.
+ * With the new one, the old one must be whole in the history (one unit with the install); with
+ * the old one, the history must be empty.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,10 +93,21 @@ function services(root: string): Services {
   return new Services({ paths: { smolvm: '', docker: '', crane: '', skopeo: '', registry: '' }, stateDir: root, machinePrefix: 'bot-bottle-', pullHost: '127.0.0.1' }, { main: log, tools: log });
 }
 
-/** 'old' or 'new' when the folder holds exactly that snapshot, whole; else what is wrong. */
+/** 'old' or 'new' when the folder holds exactly that snapshot, whole, and the history what it must; else what is wrong. */
 function whichSnapshot(dir: string): string {
-  const names = readdirSync(dir).sort();
-  if (names.join(',') !== SNAPSHOT_FILES.join(',')) return `the folder holds ${JSON.stringify(names)}`;
+  const live = wholeSnapshotIn(dir, ['history']);
+  const history = existsSync(join(dir, 'history')) ? readdirSync(join(dir, 'history')) : [];
+  if (live === 'old' && history.length === 0) return 'old';
+  if (live !== 'new') return live === 'old' ? `the old snapshot is live with ${JSON.stringify(history)} in the history` : live;
+  if (history.length !== 1) return `the new snapshot is live with ${JSON.stringify(history)} in the history`;
+  const kept = wholeSnapshotIn(join(dir, 'history', history[0]));
+  return kept === 'old' ? 'new' : `the new snapshot is live, and the history entry: ${kept}`;
+}
+
+/** 'old' or 'new' when `dir` holds exactly the files of that snapshot (and `besides`), whole. */
+function wholeSnapshotIn(dir: string, besides: string[] = []): string {
+  const names = readdirSync(dir).filter((name) => !besides.includes(name)).sort();
+  if (names.join(',') !== SNAPSHOT_FILES.join(',')) return `${dir} holds ${JSON.stringify(names)}`;
   const sidecar = readFileSync(join(dir, 'committed-smolmachine.smolmachine'));
   const launcher = readFileSync(join(dir, 'committed-smolmachine'));
   const record = JSON.parse(readFileSync(join(dir, 'snapshot.json'), 'utf8')) as { sha256: string; sidecarBytes: number };
@@ -203,7 +216,7 @@ describe('installing a snapshot survives a crash at any point', function () {
     it('swap: recovery removes the parked snapshot when the new one beside it is whole', async () => {
       const { root, dir } = crashedMidSwap(true);
       const recovery = await recoverInterruptedWork(services(root), emptyTemp);
-      assert.equal(whichSnapshot(dir), 'new', `recovery: ${recovery.join('; ')}`);
+      assert.equal(wholeSnapshotIn(dir), 'new', `recovery: ${recovery.join('; ')}`);
     });
   });
 });

@@ -93,6 +93,7 @@ describe('setting defaults (one set, declared twice: here and in package.json)',
     'botBottle.freeze.imageBuilder': DEFAULT_SETTINGS.imageBuilder,
     'botBottle.freeze.compression': DEFAULT_SETTINGS.compression,
     'botBottle.shell': DEFAULT_SETTINGS.shell,
+    'botBottle.snapshots.keep': DEFAULT_SETTINGS.snapshotsKeep,
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.paths).map(([tool, path]) => [`botBottle.paths.${tool}`, path])),
   };
 

@@ -99,14 +99,16 @@ describe('what the review of 4a1be2a broke', () => {
       assert.deepEqual(readFileSync(snapshot.sidecar), NEW.sidecar);
       assert.deepEqual(readFileSync(snapshot.launcher), NEW.launcher);
       assert.equal(snapshot.record?.sha256, sha256(NEW.sidecar));
-      assert.deepEqual(readdirSync(dir).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
+      assert.deepEqual(readdirSync(dir).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'history', 'snapshot.json']);
+      const [kept] = await store.readHistory('api');
+      assert.deepEqual(readFileSync(kept.sidecar), OLD.sidecar, 'the snapshot it replaced is the newest of the history');
     });
 
     it('import: a sidecar imported without a launcher does not keep the old launcher beside it', async () => {
       const dir = bottleWithOld('api');
       const snapshot = await importSnapshot(store, exported('alone'), 'api', true);
       assert.deepEqual(readFileSync(snapshot.sidecar), NEW.sidecar);
-      assert.deepEqual(readdirSync(dir).sort(), ['committed-smolmachine.smolmachine', 'snapshot.json']);
+      assert.deepEqual(readdirSync(dir).sort(), ['committed-smolmachine.smolmachine', 'history', 'snapshot.json']);
     });
   });
 

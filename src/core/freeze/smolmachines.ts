@@ -13,7 +13,9 @@ import { committedImageRef, validateSlug } from '../names';
 import type { Services } from '../services';
 import type { Snapshot } from '../state';
 import { choosePusher, findExecutable } from '../executables';
-import type { Compression, ImageBuilder, ImageBuilderChoice } from '../settings';
+import { errorMessage } from '../errors';
+import { pruneHistory } from '../history';
+import { DEFAULT_SETTINGS, type Compression, type ImageBuilder, type ImageBuilderChoice } from '../settings';
 import type { FreezeState, FreezeTools } from './context';
 import { leaveForBotBottle } from './mirror';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
@@ -82,9 +84,21 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
     const snapshot = await services.store.readSnapshot(slug);
     if (!snapshot) throw new Error(`The snapshot of ${slug} is missing after the freeze.`);
     log.info(`Froze ${state.machine} into ${snapshot.sidecar}. To move it to another machine, copy it with its launcher ${snapshot.launcher}.`);
+    await pruneAfterFreeze(services, slug);
     return snapshot;
   } finally {
     await lock.release();
+  }
+}
+
+/** The freeze is done whatever happens here: a history entry that cannot be removed now is removed after a later freeze. */
+async function pruneAfterFreeze(services: Services, slug: string): Promise<void> {
+  const keep = services.settings.snapshotsKeep ?? DEFAULT_SETTINGS.snapshotsKeep;
+  try {
+    const pruned = await pruneHistory(services.store, slug, keep);
+    if (pruned.length) services.logs.main.info(`Pruned ${pruned.length} older snapshot(s) of ${slug} (botBottle.snapshots.keep is ${keep}): ${pruned.map((s) => s.historyId).join(', ')}`);
+  } catch (error) {
+    services.logs.main.warn(`Could not prune the older snapshots of ${slug}: ${errorMessage(error)}`);
   }
 }
 
