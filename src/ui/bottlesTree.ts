@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { formatBytes, formatDuration, formatTime } from '../core/format';
-import { backendOf, type Bottle, type Snapshot } from '../core/facade';
+import { backendOf, isPinned, type Bottle, type Snapshot } from '../core/facade';
 import type { BottlesModel } from './bottlesModel';
 import { bottleContextValue, snapshotContextValue } from './contextValues';
 import type { Operations } from './operations';
@@ -38,7 +38,7 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
 
   getChildren(node?: TreeNode): TreeNode[] {
     if (!node) return this.roots;
-    if (node.kind === 'bottle' && node.bottle.snapshot) return [{ kind: 'snapshot', bottle: node.bottle, snapshot: node.bottle.snapshot }];
+    if (node.kind === 'bottle') return snapshotsOf(node.bottle).map((snapshot) => ({ kind: 'snapshot', bottle: node.bottle, snapshot }));
     return [];
   }
 
@@ -98,12 +98,12 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
   }
 
   private looks(bottle: Bottle): string {
-    return JSON.stringify({ bottle, step: this.operations.get(bottle.slug)?.step });
+    return JSON.stringify({ bottle, step: this.operations.get(bottle.slug)?.step, ages: snapshotsOf(bottle).map((snapshot) => snapshotAge(snapshot)) });
   }
 
   private bottleItem(bottle: Bottle): vscode.TreeItem {
     const operation = this.operations.get(bottle.slug);
-    const item = new vscode.TreeItem(bottle.slug, bottle.snapshot ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    const item = new vscode.TreeItem(bottle.slug, snapshotsOf(bottle).length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.id = `bottle:${bottle.slug}`;
     item.description = [knownAs(bottle), operation ? operation.step : bottleDescription(bottle)].filter(Boolean).join(' · ');
     item.tooltip = bottleTooltip(bottle);
@@ -172,6 +172,7 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
     lines.push(vscode.l10n.t('No machine: this bottle exists only as a frozen snapshot.'));
   }
   if (bottle.snapshot) lines.push(vscode.l10n.t('Snapshot: {0}, {1}', formatTime(bottle.snapshot.createdAt), formatBytes(bottle.snapshot.sizeBytes)));
+  if (bottle.snapshotBytes !== undefined) lines.push(vscode.l10n.t('Snapshots: {0} on disk ({1} kept)', formatBytes(bottle.snapshotBytes), snapshotsOf(bottle).length));
   lines.push(...botBottleLines(bottle));
   const markdown = new vscode.MarkdownString(lines.join('  \n'));
   markdown.supportThemeIcons = false;
@@ -193,18 +194,38 @@ function bottleIcon(bottle: Bottle): vscode.ThemeIcon {
   }
 }
 
-function snapshotItem(snapshot: Snapshot, committedByBotBottle: boolean): vscode.TreeItem {
-  const item = new vscode.TreeItem(formatTime(snapshot.createdAt), vscode.TreeItemCollapsibleState.None);
+function snapshotAge(snapshot: Snapshot, now = Date.now()): string {
+  return vscode.l10n.t('{0} ago', formatDuration(now - snapshot.createdAt.getTime()));
+}
+
+/** The bottle's snapshots as its rows show them: the newest, then the history, newest first. */
+function snapshotsOf(bottle: Bottle): Snapshot[] {
+  return [...(bottle.snapshot ? [bottle.snapshot] : []), ...(bottle.history ?? [])];
+}
+
+/** A snapshot's row: its name (else its time), how long ago and its size, a pin when pinned, its note in the tooltip. */
+function snapshotItem(snapshot: Snapshot, committedByBotBottle: boolean, now = Date.now()): vscode.TreeItem {
+  const record = snapshot.record;
+  const time = formatTime(snapshot.createdAt);
+  const label = record?.name ?? time;
+  const ago = snapshotAge(snapshot, now);
+  const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
   item.id = `snapshot:${snapshot.slug}:${snapshot.sidecar}`;
-  item.description = formatBytes(snapshot.sizeBytes);
-  item.iconPath = new vscode.ThemeIcon('archive');
+  item.description = [ago, formatBytes(snapshot.sizeBytes)].join(' · ');
+  item.iconPath = new vscode.ThemeIcon(isPinned(snapshot) ? 'pinned' : 'archive');
   item.resourceUri = vscode.Uri.file(snapshot.sidecar);
-  item.contextValue = snapshotContextValue(Boolean(snapshot.record));
-  const lines = [vscode.l10n.t('Snapshot of {0}', snapshot.slug), snapshot.sidecar, formatBytes(snapshot.sizeBytes)];
+  item.contextValue = snapshotContextValue(snapshot);
+  const lines = [snapshot.historyId === undefined ? vscode.l10n.t('Newest snapshot of {0}', snapshot.slug) : vscode.l10n.t('Older snapshot of {0}', snapshot.slug)];
+  if (record?.name) lines.push(record.name);
+  lines.push(time, snapshot.sidecar, formatBytes(snapshot.sizeBytes));
+  if (record?.note) lines.push('', vscode.l10n.t('Note: {0}', record.note), '');
+  if (isPinned(snapshot)) lines.push(vscode.l10n.t('Pinned: never pruned'));
+  if (record && Object.keys(record.tools).length) lines.push(vscode.l10n.t('Tools: {0}', Object.entries(record.tools).map(([tool, version]) => `${tool} ${version}`).join(', ')));
   if (committedByBotBottle) lines.push(vscode.l10n.t('Made by bot-bottle commit'));
-  if (snapshot.record) lines.push(`sha256 ${snapshot.record.sha256}`);
+  if (record) lines.push(`sha256 ${record.sha256}`);
   item.tooltip = lines.join('\n');
-  item.accessibilityInformation = { label: vscode.l10n.t('Snapshot of {0}, {1}, {2}', snapshot.slug, formatTime(snapshot.createdAt), formatBytes(snapshot.sizeBytes)) };
+  const pinned = isPinned(snapshot) ? vscode.l10n.t(', pinned') : '';
+  item.accessibilityInformation = { label: vscode.l10n.t('Snapshot of {0}, {1}, {2}{3}', snapshot.slug, label, formatBytes(snapshot.sizeBytes), pinned) };
   return item;
 }
 

@@ -4,6 +4,7 @@ import { resumeWithBotBottleCommand } from './botBottleResumeCommand';
 import { copyMachineNameCommand, openShellCommand, showAgentLogCommand } from './bottleCommands';
 import { openSetting } from './config';
 import { freezeCommand } from './freezeCommand';
+import { editSnapshotNoteCommand, renameSnapshotCommand, resumeFromSnapshotCommand, setSnapshotPinnedCommand } from './historyCommands';
 import { resumeCommand } from './resumeCommand';
 import {
   copySnapshotPathCommand,
@@ -31,6 +32,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'botBottle.showLog': () => deps.logs.showMain(),
     'botBottle.showToolLog': () => deps.logs.showTools(),
     'botBottle.setSmolvmPath': () => openSetting('paths.smolvm'),
+    'botBottle.resumeFromSnapshot': () => resumeFromSnapshotCommand(deps),
+    'botBottle.renameSnapshot': (target) => renameSnapshotCommand(deps, target),
+    'botBottle.editSnapshotNote': (target) => editSnapshotNoteCommand(deps, target),
+    'botBottle.pinSnapshot': (target) => setSnapshotPinnedCommand(deps, target, true),
+    'botBottle.unpinSnapshot': (target) => setSnapshotPinnedCommand(deps, target, false),
   };
   return Object.entries(commands).map(([id, handler]) => vscode.commands.registerCommand(id, handler));
 }

@@ -4,7 +4,7 @@
  * `bottle+running+frozen+busy` (a docker bottle: `bottle+docker+running`, or `+container` when stopped). The menus' regexes must not depend on that order (a unit test
  * tries every order), so a flag can be added without reordering the others.
  */
-import { backendOf, isRunning, type Bottle } from '../core/facade';
+import { backendOf, isPinned, isRunning, type Bottle, type Snapshot } from '../core/facade';
 
 export function bottleContextValue(bottle: Bottle, busy: boolean): string {
   const flags = ['bottle'];
@@ -15,6 +15,14 @@ export function bottleContextValue(bottle: Bottle, busy: boolean): string {
   return flags.join('+');
 }
 
-export function snapshotContextValue(recorded: boolean): string {
-  return recorded ? 'snapshot+recorded' : 'snapshot';
+/**
+ * `snapshot` with `+recorded` (it can keep a name, a note and a pin), `+pinned`, and `+history` for
+ * an older snapshot (the newest has none).
+ */
+export function snapshotContextValue(snapshot: Snapshot): string {
+  const flags = ['snapshot'];
+  if (snapshot.record) flags.push('recorded');
+  if (isPinned(snapshot)) flags.push('pinned');
+  if (snapshot.historyId !== undefined) flags.push('history');
+  return flags.join('+');
 }

@@ -2,6 +2,8 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ExportTargetExistsError, SMOLMACHINE_SUFFIX, SnapshotExistsError, type Snapshot } from '../core/facade';
+import { confirmDestructive } from './confirm';
+import { snapshotName } from './historyCommands';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
 
@@ -10,7 +12,7 @@ export async function exportSnapshotCommand(deps: CommandDeps, target: Target): 
   if (!snapshot) return;
   const destination = await vscode.window.showSaveDialog({
     title: vscode.l10n.t('Export the snapshot of {0}', snapshot.slug),
-    defaultUri: vscode.Uri.file(`${defaultFolder()}/${snapshot.slug}`),
+    defaultUri: vscode.Uri.file(`${defaultFolder()}/${snapshot.slug}${snapshot.historyId === undefined ? '' : `-${snapshot.historyId}`}`),
     saveLabel: vscode.l10n.t('Export'),
   });
   if (!destination) return;
@@ -45,7 +47,7 @@ export async function importSnapshotCommand(deps: CommandDeps): Promise<Snapshot
   const what = vscode.l10n.t('Importing {0}', basename(file.fsPath));
   try {
     return await core.importSnapshot(file.fsPath, slug).catch(async (error) => {
-      if (!(error instanceof SnapshotExistsError) || !(await confirm(vscode.l10n.t('Bottle {0} already has a snapshot. Replace it with the imported one?', slug), vscode.l10n.t('Replace')))) throw error;
+      if (!(error instanceof SnapshotExistsError) || !(await confirm(vscode.l10n.t('Bottle {0} already has a snapshot. Make the imported one its newest?', slug), vscode.l10n.t('Import'), vscode.l10n.t('The snapshot it has now is kept in its history.')))) throw error;
       return core.importSnapshot(file.fsPath, slug, true);
     });
   } catch (error) {
@@ -59,11 +61,12 @@ export async function importSnapshotCommand(deps: CommandDeps): Promise<Snapshot
 export async function deleteSnapshotCommand(deps: CommandDeps, target: Target): Promise<boolean> {
   const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot to delete'));
   if (!snapshot) return false;
+  const name = snapshotName(snapshot);
   const question = vscode.l10n.t('Delete the snapshot of {0}?', snapshot.slug);
-  if (!(await confirm(question, vscode.l10n.t('Delete'), vscode.l10n.t('{0} and its launcher will be deleted. This cannot be undone.', snapshot.sidecar)))) return false;
+  if (!(await confirmDestructive(question, deleteDetail(deps, snapshot, name), vscode.l10n.t('Delete')))) return false;
   try {
-    await deps.core().deleteSnapshot(snapshot.slug);
-    deps.logs.main.info(`Deleted the snapshot of ${snapshot.slug} (${snapshot.sidecar})`);
+    await deps.core().deleteSnapshot(snapshot);
+    deps.logs.main.info(`Deleted the snapshot ${name} of ${snapshot.slug} (${snapshot.sidecar})`);
     return true;
   } catch (error) {
     reportFailure(deps.logs, vscode.l10n.t('Deleting the snapshot of {0}', snapshot.slug), error);
@@ -71,6 +74,14 @@ export async function deleteSnapshotCommand(deps: CommandDeps, target: Target): 
   } finally {
     void deps.model.refresh();
   }
+}
+
+/** What goes, and for the newest, which snapshot takes its place. */
+function deleteDetail(deps: CommandDeps, snapshot: Snapshot, name: string): string {
+  const gone = vscode.l10n.t('The snapshot {0} and its launcher will be deleted. This cannot be undone.', name);
+  if (snapshot.historyId !== undefined) return gone;
+  const next = deps.model.find(snapshot.slug)?.history?.[0];
+  return next ? `${gone} ${vscode.l10n.t('The snapshot {0} becomes the newest.', snapshotName(next))}` : gone;
 }
 
 export async function revealSnapshotCommand(deps: CommandDeps, target: Target): Promise<void> {

@@ -43,8 +43,9 @@ export async function resolveBottle(deps: CommandDeps, target: Target, want: Wan
 
 export const hasSnapshot = (bottle: Bottle): boolean => bottle.snapshot !== undefined;
 
-/** The snapshot a command is for; says so when the chosen bottle has none. */
+/** The snapshot a command is for (a snapshot row's own, else the bottle's newest); says so when the chosen bottle has none. */
 export async function resolveSnapshot(deps: CommandDeps, target: Target, placeHolder: string): Promise<Snapshot | undefined> {
+  if (typeof target === 'object' && target.kind === 'snapshot') return target.snapshot;
   const bottle = await resolveBottle(deps, target, { fits: hasSnapshot, placeHolder, none: vscode.l10n.t('No bottle has a snapshot yet.') });
   if (!bottle) return undefined;
   if (!bottle.snapshot) void vscode.window.showInformationMessage(vscode.l10n.t('Bottle {0} has no snapshot.', bottle.slug));

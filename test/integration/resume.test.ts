@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
 import { isCancelled } from '../../src/core/errors';
+import { discoverBottles } from '../../src/core/bottles';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
+import { labelSnapshot } from '../../src/core/snapshots';
 import { INIT_COMMANDS, MachineExistsError, resumeBottle, resumeSteps } from '../../src/core/resume';
 import { UNRECORDED_SETTINGS } from '../../src/core/machineSettings';
 import { runTool } from '../../src/core/run';
@@ -160,5 +162,34 @@ describe('resume through real parts', function () {
         assert.deepEqual(await machines(), before);
       });
     }
+  });
+
+  // Last: it freezes eps twice more, after the test above froze it once and resumed it.
+  describe('the history', () => {
+    it('three freezes with keep 2 prune the oldest unpinned while a pinned one survives, and the pinned older snapshot resumes with its own files', async () => {
+      const machine = 'bot-bottle-eps';
+      const services = world.services({ snapshotsKeep: 2 });
+      const store = services.store;
+      const first = (await store.readSnapshot('eps'))!;
+      await labelSnapshot(store, first, { pinned: true, name: 'known good', note: 'before the agent ran' });
+      for (const generation of ['second', 'third']) {
+        world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c', `echo ${generation} > /home/node/generation`);
+        await freezeBottle(services, 'eps', { signal: signal() });
+      }
+
+      const history = await store.readHistory('eps');
+      assert.deepEqual(history.map((s) => [s.record?.name, s.record?.pinned, s.record?.sha256]), [['known good', true, first.record?.sha256]], 'the second snapshot was pruned; the pinned first stays');
+      assert.match(world.log.text, /Pruned 1 older snapshot\(s\) of eps \(botBottle\.snapshots\.keep is 2\)/);
+      const bottle = (await discoverBottles({ listMachines: async () => [], store, prefix: 'bot-bottle-' })).find((b) => b.slug === 'eps');
+      assert.deepEqual(bottle?.history?.map((s) => s.historyId), [history[0].historyId]);
+      assert.equal(bottle?.snapshotBytes, await store.diskUsage('eps'));
+
+      world.sim('machine', 'stop', '--name', machine);
+      deleteMachine(machine);
+      await resumeBottle(services, history[0], { signal: signal() });
+      assert.ok(!existsSync(`${world.rootfs(machine)}/home/node/generation`), 'the first snapshot, frozen before any generation file, gives back its own files');
+      assert.ok(existsSync(`${world.rootfs(machine)}/home/node/.profile`), 'and the rest of the bottle');
+      assert.deepEqual((await store.readHistory('eps')).map((s) => s.historyId), [history[0].historyId], 'resuming leaves the history as it was');
+    });
   });
 });
