@@ -11,7 +11,8 @@ import { bindAddressFor, checkedPullHost } from '../../src/core/pullHost';
 import type { RunOptions, RunResult } from '../../src/core/run';
 import { COMPRESSIONS, DEFAULT_SETTINGS } from '../../src/core/settings';
 import { SmolvmCli } from '../../src/core/tools/smolvm';
-import { bottleContextValue } from '../../src/ui/contextValues';
+import type { SnapshotRecord } from '../../src/core/state';
+import { bottleContextValue, snapshotContextValue } from '../../src/ui/contextValues';
 import { MemoryLog } from '../support/memoryLog';
 
 describe('the pull host rule (one for the docker and the native path)', () => {
@@ -116,13 +117,30 @@ describe("the menus' context values do not depend on the order of their flags", 
 
   it('every regex gives the same answer for every order of the same flags', () => {
     for (const kind of ['bottle', 'snapshot']) {
-      for (const flags of [[], ['running'], ['machine'], ['frozen'], ['busy'], ['running', 'frozen'], ['machine', 'frozen', 'busy'], ['running', 'frozen', 'busy'], ['recorded'], ['docker', 'running'], ['docker', 'container', 'busy']]) {
+      for (const flags of [[], ['running'], ['machine'], ['frozen'], ['busy'], ['running', 'frozen'], ['machine', 'frozen', 'busy'], ['running', 'frozen', 'busy'], ['recorded'], ['docker', 'running'], ['docker', 'container', 'busy'], ['recorded', 'pinned'], ['recorded', 'history'], ['recorded', 'pinned', 'history'], ['history']]) {
         for (const regex of regexes) {
           const answers = new Set(orders(flags).map((order) => regex.test([kind, ...order].join('+'))));
           assert.equal(answers.size, 1, `${regex} on ${kind} with ${flags.join(',')}`);
         }
       }
     }
+  });
+
+  it('a snapshot row offers Pin or Unpin as its record says, whichever flag comes last', () => {
+    const when = (command: string) => menus.filter((m) => (m as unknown as { command: string }).command === command).map((m) => m.when);
+    const matches = (command: string, value: string) => when(command).some((w) => {
+      const tests = [...w.matchAll(/(!\()?viewItem =~ \/((?:[^/\\]|\\.)+)\//g)].map((match) => (match[1] ? !new RegExp(match[2]).test(value) : new RegExp(match[2]).test(value)));
+      return tests.length > 0 && tests.every(Boolean);
+    });
+    const older = { slug: 'a', sidecar: '/s', launcher: '/l', sizeBytes: 1, createdAt: new Date(0), historyId: '20261129T100000Z-abcdef' };
+    const record: SnapshotRecord = { version: 1, slug: 'a', machine: 'm', createdAt: '', sidecar: '', launcher: '', sidecarBytes: 1, sha256: '', tools: {}, steps: [] };
+    const pinned = snapshotContextValue({ ...older, record: { ...record, pinned: true } });
+    const unpinned = snapshotContextValue({ ...older, record: { ...record } });
+    const bare = snapshotContextValue({ ...older, historyId: undefined });
+    assert.deepEqual([pinned, unpinned, bare], ['snapshot+recorded+pinned+history', 'snapshot+recorded+history', 'snapshot']);
+    assert.deepEqual([matches('botBottle.pinSnapshot', pinned), matches('botBottle.unpinSnapshot', pinned)], [false, true]);
+    assert.deepEqual([matches('botBottle.pinSnapshot', unpinned), matches('botBottle.unpinSnapshot', unpinned)], [true, false]);
+    assert.deepEqual([matches('botBottle.pinSnapshot', bare), matches('botBottle.renameSnapshot', bare), matches('botBottle.resume', bare)], [false, false, true], 'no record: nowhere to keep a pin or a name');
   });
 
   it('a busy running bottle is matched as running and as busy whichever flag comes last', () => {
