@@ -88,7 +88,7 @@ describe('the Bottles view in a real VS Code', function () {
   const wb = useWorkbench(() => ({
     demo: true,
     env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500', SMOLVM_SIM_LOG: simLog },
-    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
+    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0, 'botBottle.snapshots.keep': 2 },
     beforeStart: (w) => {
       mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
       writeFileSync(join(botBottleDir(w.env, 'demo-api'), 'metadata.json'), DEMO_API_METADATA);
@@ -217,6 +217,7 @@ describe('the Bottles view in a real VS Code', function () {
     await dialog.waitFor({ timeout: 30_000 });
     assert.match(await dialog.innerText(), /Delete the snapshot of demo-api\?/);
     await readmeShot(wb().screenshot('delete-confirm'), 'delete-confirm');
+    assert.equal(await dialog.locator('.dialog-buttons .monaco-button:not(.secondary)').innerText(), 'Keep', 'the default button keeps the snapshot');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.ok(existsSync(sidecar), 'Cancel keeps the snapshot');
 
@@ -226,6 +227,58 @@ describe('the Bottles view in a real VS Code', function () {
     for (let i = 0; i < 50 && existsSync(sidecar); i++) await page.waitForTimeout(100);
     assert.ok(!existsSync(sidecar), 'Delete removes the snapshot');
     assert.deepEqual(await notifications(page), []);
+  });
+
+  it('keeps a history: three freezes with keep 2 prune the oldest while a pinned one survives, and resuming the older snapshot gives its files', async () => {
+    const { page } = wb();
+    const machine = 'bot-bottle-demo-api';
+    const snapshotRow = /^Snapshot of demo-api, /;
+    const freezeGeneration = async (generation: string) => {
+      wb().smolvm('machine', 'exec', '--name', machine, '--', 'sh', '-c', `echo ${generation} > /home/node/generation`);
+      await rowMenu(page, simLog, /^demo-api/, 'Freeze Bottle');
+      await waitForToast(page, /Froze demo-api/);
+      await dismissToasts(page);
+    };
+    await freezeGeneration('first');
+    await expand(page, /^demo-api/);
+    await rowMenu(page, simLog, snapshotRow, 'Pin Snapshot');
+    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).waitFor({ timeout: 30_000 });
+    await rowMenu(page, simLog, /^Snapshot of demo-api, .*, pinned$/, 'Edit Snapshot Note…');
+    const input = page.locator('.quick-input-widget input').first();
+    await input.waitFor({ timeout: 30_000 });
+    await input.fill('before the agent ran');
+    await input.press('Enter');
+    await freezeGeneration('second');
+    await freezeGeneration('third');
+
+    // keep 2: the newest (third) and the pinned first; the second, the oldest unpinned, is pruned.
+    const rows = page.getByRole('treeitem', { name: snapshotRow });
+    for (const end = Date.now() + 30_000; (await rows.count()) !== 2 && Date.now() < end; ) await page.waitForTimeout(200);
+    assert.equal(await rows.count(), 2, (await rows.allInnerTexts()).join(' | '));
+    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).waitFor({ timeout: 30_000 });
+    const history = join(wb().stateDir, 'demo-api', 'history');
+    const [kept] = readdirSync(history);
+    assert.deepEqual(readdirSync(history), [kept], 'one older snapshot is kept on disk');
+    const record = JSON.parse(readFileSync(join(history, kept, 'snapshot.json'), 'utf8'));
+    assert.deepEqual([record.pinned, record.note], [true, 'before the agent ran']);
+    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).hover();
+    await page.locator('.monaco-hover, .custom-hover').filter({ hasText: 'before the agent ran' }).first().waitFor({ timeout: 10_000 });
+    await readmeShot(wb().screenshot('history'), 'history');
+    await page.mouse.move(900, 500);
+
+    wb().smolvm('machine', 'stop', '--name', machine);
+    wb().smolvm('machine', 'delete', '--name', machine, '-f');
+    await runCommand(page, 'Bot Bottle: Refresh');
+    await treeItem(page, /^demo-api.*snapshot ·/).waitFor({ timeout: 30_000 });
+    await runCommand(page, 'Bot Bottle: Resume Bottle from Snapshot…');
+    const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'before the agent ran' }).first();
+    await pick.waitFor({ timeout: 30_000 });
+    await readmeShot(wb().screenshot('history-picker'), 'history-picker');
+    await pick.click();
+    await waitForToast(page, /bot-bottle-demo-api is running again/, 120_000);
+    const generation = join(wb().smolvmDataDir, 'machines', machine, 'rootfs', 'home', 'node', 'generation');
+    assert.equal(readFileSync(generation, 'utf8'), 'first\n', 'the pinned older snapshot gives back its own files');
+    await dismissToasts(page);
   });
 });
 
