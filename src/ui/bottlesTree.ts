@@ -194,8 +194,10 @@ function bottleIcon(bottle: Bottle): vscode.ThemeIcon {
   }
 }
 
+/** "21 h ago": the largest unit is enough at a glance, and the row's text changes less often. */
 function snapshotAge(snapshot: Snapshot, now = Date.now()): string {
-  return vscode.l10n.t('{0} ago', formatDuration(now - snapshot.createdAt.getTime()));
+  const [count, unit] = formatDuration(now - snapshot.createdAt.getTime()).split(' ');
+  return vscode.l10n.t('{0} ago', `${count} ${unit}`);
 }
 
 /** The bottle's snapshots as its rows show them: the newest, then the history, newest first. */

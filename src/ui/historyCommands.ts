@@ -53,7 +53,7 @@ export async function pickSnapshot(deps: CommandDeps, placeHolder: string): Prom
       { label: bottle.slug, kind: vscode.QuickPickItemKind.Separator },
       ...snapshots.map((snapshot): Item => ({
         label: `${isPinned(snapshot) ? '$(pinned) ' : ''}${snapshotName(snapshot)}`,
-        description: [snapshot.historyId === undefined ? vscode.l10n.t('newest') : '', formatTime(snapshot.createdAt), formatBytes(snapshot.sizeBytes)].filter(Boolean).join(' · '),
+        description: [snapshot.historyId === undefined ? vscode.l10n.t('newest') : '', snapshot.record?.name ? formatTime(snapshot.createdAt) : '', formatBytes(snapshot.sizeBytes)].filter(Boolean).join(' · '),
         detail: snapshot.record?.note,
         pick: { bottle, snapshot },
       })),

@@ -10,7 +10,7 @@ import { activityBarItem, contextMenu, notifications, openView, outputText, runC
 import { startContainerService, type ContainerService } from '../support/containers';
 import { isAlive } from '../support/processes';
 import { readSimLog } from '../support/sim';
-import { ROOT, useWorkbench } from './support';
+import { extensionLog, ROOT, useWorkbench, type Workbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -61,6 +61,39 @@ async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): P
     }
   }
   await contextMenu(page, row, item);
+}
+
+/** Changes a setting in the Remote settings file (where a remote window reads them) and waits until the extension runs on it. */
+async function useSetting(w: Workbench, key: string, value: unknown): Promise<void> {
+  const file = join(w.server.userDataDir, 'Machine', 'settings.json');
+  writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), [key]: value }, null, 2));
+  const applied = `${key} = ${JSON.stringify(value)}`;
+  for (const end = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 200))) {
+    const changes = extensionLog(w).split('\n').filter((line) => line.includes('] Settings changed'));
+    if (changes.at(-1)?.includes(applied)) return;
+    if (Date.now() > end) throw new Error(`the extension did not take ${applied}:\n${changes.join('\n')}`);
+  }
+}
+
+/** Drags the sidebar's edge so that rows show their whole description. */
+async function widenSidebar(page: Page, width: number): Promise<void> {
+  const box = await page.locator('.part.sidebar').boundingBox();
+  assert.ok(box, 'the sidebar is open');
+  const edge = { x: box.x + box.width + 1, y: box.y + box.height / 2 };
+  await page.mouse.move(edge.x, edge.y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + width, edge.y, { steps: 10 });
+  await page.mouse.up();
+}
+
+/** Rests the mouse on a row, moving over it as a person would: a tree row's tooltip opens on mouse movement. */
+async function hoverRow(page: Page, row: RegExp): Promise<void> {
+  await page.mouse.move(900, 500);
+  const box = await treeItem(page, row).boundingBox();
+  assert.ok(box, `the row ${row} is on screen`);
+  await page.mouse.move(box.x + 40, box.y + box.height / 2, { steps: 5 });
+  await page.waitForTimeout(300);
+  await page.mouse.move(box.x + 60, box.y + box.height / 2, { steps: 10 });
 }
 
 /** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
@@ -239,6 +272,8 @@ describe('the Bottles view in a real VS Code', function () {
       await waitForToast(page, /Froze demo-api/);
       await dismissToasts(page);
     };
+    // The docker path is shown above; the native one makes these three freezes quicker.
+    await useSetting(wb(), 'botBottle.freeze.imageBuilder', 'native');
     await freezeGeneration('first');
     await expand(page, /^demo-api/);
     await rowMenu(page, simLog, snapshotRow, 'Pin Snapshot');
@@ -261,8 +296,11 @@ describe('the Bottles view in a real VS Code', function () {
     assert.deepEqual(readdirSync(history), [kept], 'one older snapshot is kept on disk');
     const record = JSON.parse(readFileSync(join(history, kept, 'snapshot.json'), 'utf8'));
     assert.deepEqual([record.pinned, record.note], [true, 'before the agent ran']);
-    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).hover();
-    await page.locator('.monaco-hover, .custom-hover').filter({ hasText: 'before the agent ran' }).first().waitFor({ timeout: 10_000 });
+    await widenSidebar(page, 640);
+    await hoverRow(page, /^demo-api/);
+    await page.locator('.workbench-hover').filter({ hasText: /Snapshots: [\d.]+ [KMG]?B on disk \(2 kept\)/ }).first().waitFor({ timeout: 10_000 });
+    await hoverRow(page, /^Snapshot of demo-api, .*, pinned$/);
+    await page.locator('.workbench-hover').filter({ hasText: 'Note: before the agent ran' }).first().waitFor({ timeout: 10_000 });
     await readmeShot(wb().screenshot('history'), 'history');
     await page.mouse.move(900, 500);
 
@@ -279,6 +317,7 @@ describe('the Bottles view in a real VS Code', function () {
     const generation = join(wb().smolvmDataDir, 'machines', machine, 'rootfs', 'home', 'node', 'generation');
     assert.equal(readFileSync(generation, 'utf8'), 'first\n', 'the pinned older snapshot gives back its own files');
     await dismissToasts(page);
+    await useSetting(wb(), 'botBottle.freeze.imageBuilder', 'docker');
   });
 });
 
