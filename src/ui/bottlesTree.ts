@@ -194,6 +194,11 @@ function bottleIcon(bottle: Bottle): vscode.ThemeIcon {
   }
 }
 
+/** `smolvm 1.9.3, docker 28.2.2`: a version that already names its tool (smolvm's own line) is shown as it is. */
+function toolsText(tools: Record<string, string>): string {
+  return Object.entries(tools).map(([tool, version]) => (version.startsWith(tool) ? version : `${tool} ${version}`)).join(', ');
+}
+
 /** "21 h ago": the largest unit is enough at a glance, and the row's text changes less often. */
 function snapshotAge(snapshot: Snapshot, now = Date.now()): string {
   const [count, unit] = formatDuration(now - snapshot.createdAt.getTime()).split(' ');
@@ -222,7 +227,7 @@ function snapshotItem(snapshot: Snapshot, committedByBotBottle: boolean, now = D
   lines.push(time, snapshot.sidecar, formatBytes(snapshot.sizeBytes));
   if (record?.note) lines.push('', vscode.l10n.t('Note: {0}', record.note), '');
   if (isPinned(snapshot)) lines.push(vscode.l10n.t('Pinned: never pruned'));
-  if (record && Object.keys(record.tools).length) lines.push(vscode.l10n.t('Tools: {0}', Object.entries(record.tools).map(([tool, version]) => `${tool} ${version}`).join(', ')));
+  if (record && Object.keys(record.tools).length) lines.push(vscode.l10n.t('Tools: {0}', toolsText(record.tools)));
   if (committedByBotBottle) lines.push(vscode.l10n.t('Made by bot-bottle commit'));
   if (record) lines.push(`sha256 ${record.sha256}`);
   item.tooltip = lines.join('\n');

@@ -125,6 +125,8 @@ describe('the Bottles view in a real VS Code', function () {
     beforeStart: (w) => {
       mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
       writeFileSync(join(botBottleDir(w.env, 'demo-api'), 'metadata.json'), DEMO_API_METADATA);
+      // What demo-docs holds when the status-bar button freezes it: the history test resumes that snapshot.
+      writeFileSync(join(w.smolvmDataDir, 'machines', 'bot-bottle-demo-docs', 'rootfs', 'home', 'node', 'generation'), 'first\n');
     },
   }));
 
@@ -263,43 +265,42 @@ describe('the Bottles view in a real VS Code', function () {
   });
 
   it('keeps a history: three freezes with keep 2 prune the oldest while a pinned one survives, and resuming the older snapshot gives its files', async () => {
+    // demo-docs was frozen once from the status bar (holding generation "first") and resumed since.
     const { page } = wb();
-    const machine = 'bot-bottle-demo-api';
-    const snapshotRow = /^Snapshot of demo-api, /;
-    const freezeGeneration = async (generation: string) => {
-      wb().smolvm('machine', 'exec', '--name', machine, '--', 'sh', '-c', `echo ${generation} > /home/node/generation`);
-      await rowMenu(page, simLog, /^demo-api/, 'Freeze Bottle');
-      await waitForToast(page, /Froze demo-api/);
-      await dismissToasts(page);
-    };
-    // The docker path is shown above; the native one makes these three freezes quicker.
-    await useSetting(wb(), 'botBottle.freeze.imageBuilder', 'native');
-    await freezeGeneration('first');
-    await expand(page, /^demo-api/);
+    const machine = 'bot-bottle-demo-docs';
+    const snapshotRow = /^Snapshot of demo-docs, /;
+    const pinnedRow = /^Snapshot of demo-docs, .*, pinned$/;
+    await expand(page, /^demo-docs/);
     await rowMenu(page, simLog, snapshotRow, 'Pin Snapshot');
-    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).waitFor({ timeout: 30_000 });
-    await rowMenu(page, simLog, /^Snapshot of demo-api, .*, pinned$/, 'Edit Snapshot Note…');
+    await treeItem(page, pinnedRow).waitFor({ timeout: 30_000 });
+    await rowMenu(page, simLog, pinnedRow, 'Edit Snapshot Note…');
     const input = page.locator('.quick-input-widget input').first();
     await input.waitFor({ timeout: 30_000 });
     await input.fill('before the agent ran');
     await input.press('Enter');
-    await freezeGeneration('second');
-    await freezeGeneration('third');
+    // The docker path is shown above; the native one makes the next two freezes quicker.
+    await useSetting(wb(), 'botBottle.freeze.imageBuilder', 'native');
+    for (const generation of ['second', 'third']) {
+      wb().smolvm('machine', 'exec', '--name', machine, '--', 'sh', '-c', `echo ${generation} > /home/node/generation`);
+      await rowMenu(page, simLog, /^demo-docs/, 'Freeze Bottle');
+      await waitForToast(page, /Froze demo-docs/);
+      await dismissToasts(page);
+    }
 
     // keep 2: the newest (third) and the pinned first; the second, the oldest unpinned, is pruned.
     const rows = page.getByRole('treeitem', { name: snapshotRow });
     for (const end = Date.now() + 30_000; (await rows.count()) !== 2 && Date.now() < end; ) await page.waitForTimeout(200);
     assert.equal(await rows.count(), 2, (await rows.allInnerTexts()).join(' | '));
-    await treeItem(page, /^Snapshot of demo-api, .*, pinned$/).waitFor({ timeout: 30_000 });
-    const history = join(wb().stateDir, 'demo-api', 'history');
+    await treeItem(page, pinnedRow).waitFor({ timeout: 30_000 });
+    const history = join(wb().stateDir, 'demo-docs', 'history');
     const [kept] = readdirSync(history);
     assert.deepEqual(readdirSync(history), [kept], 'one older snapshot is kept on disk');
     const record = JSON.parse(readFileSync(join(history, kept, 'snapshot.json'), 'utf8'));
     assert.deepEqual([record.pinned, record.note], [true, 'before the agent ran']);
     await widenSidebar(page, 640);
-    await hoverRow(page, /^demo-api/);
+    await hoverRow(page, /^demo-docs/);
     await page.locator('.workbench-hover').filter({ hasText: /Snapshots: [\d.]+ [KMG]?B on disk \(2 kept\)/ }).first().waitFor({ timeout: 10_000 });
-    await hoverRow(page, /^Snapshot of demo-api, .*, pinned$/);
+    await hoverRow(page, pinnedRow);
     await page.locator('.workbench-hover').filter({ hasText: 'Note: before the agent ran' }).first().waitFor({ timeout: 10_000 });
     await readmeShot(wb().screenshot('history'), 'history');
     await page.mouse.move(900, 500);
@@ -307,13 +308,13 @@ describe('the Bottles view in a real VS Code', function () {
     wb().smolvm('machine', 'stop', '--name', machine);
     wb().smolvm('machine', 'delete', '--name', machine, '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
-    await treeItem(page, /^demo-api.*snapshot ·/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-docs.*snapshot ·/).waitFor({ timeout: 30_000 });
     await runCommand(page, 'Bot Bottle: Resume Bottle from Snapshot…');
     const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'before the agent ran' }).first();
     await pick.waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('history-picker'), 'history-picker');
     await pick.click();
-    await waitForToast(page, /bot-bottle-demo-api is running again/, 120_000);
+    await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
     const generation = join(wb().smolvmDataDir, 'machines', machine, 'rootfs', 'home', 'node', 'generation');
     assert.equal(readFileSync(generation, 'utf8'), 'first\n', 'the pinned older snapshot gives back its own files');
     await dismissToasts(page);
