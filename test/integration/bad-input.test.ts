@@ -111,11 +111,16 @@ async function machines(): Promise<string[]> {
   return (await runTool(s.run, s.smolvm().list())).map((m) => m.name).sort();
 }
 
-/** Everything a failed freeze could leave: extra state files, temp folders, the VM archive, the lock, a registry. */
-async function assertNothingLeft(stateRoot: string, slug: string, machine = `bot-bottle-${slug}`): Promise<void> {
+/**
+ * Everything a failed freeze could leave: extra state files, temp folders, the VM archive, the lock, a
+ * registry. A freeze that succeeded over a snapshot keeps that one in the history: `historyEntries`.
+ */
+async function assertNothingLeft(stateRoot: string, slug: string, machine = `bot-bottle-${slug}`, historyEntries = 0): Promise<void> {
   const bottleDir = join(stateRoot, slug);
-  const extra = existsSync(bottleDir) ? readdirSync(bottleDir).filter((n) => !SNAPSHOT_FILES.includes(n)) : [];
+  const expected = historyEntries > 0 ? [...SNAPSHOT_FILES, 'history'] : SNAPSHOT_FILES;
+  const extra = existsSync(bottleDir) ? readdirSync(bottleDir).filter((n) => !expected.includes(n)) : [];
   assert.deepEqual(extra, [], `left in the state folder ${bottleDir}`);
+  if (historyEntries > 0) assert.equal(readdirSync(join(bottleDir, 'history')).length, historyEntries, 'the snapshots it replaced are in the history');
   assert.deepEqual(readdirSync(hostTemp), [], 'left in the temp folder');
   const vmTmp = join(world.rootfs(machine), 'var/tmp');
   if (existsSync(vmTmp)) assert.deepEqual(readdirSync(vmTmp).filter((n) => n.startsWith('.bot-bottle-commit')), [], 'the archive is still in the VM');
@@ -594,7 +599,7 @@ const CASES: Case[] = [
     expected: () => ({ shows: frozeLine(world.stateRoot, 'keep') }),
     after: async () => {
       keepHashes = snapshotHashes(world.stateRoot, 'keep');
-      await assertNothingLeft(world.stateRoot, 'keep');
+      await assertNothingLeft(world.stateRoot, 'keep', undefined, 1);
     },
   },
 ];
