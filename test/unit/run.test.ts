@@ -59,7 +59,7 @@ describe('process runner', () => {
       ].join('; ');
       const log = new MemoryLog();
       await createRunner(log)(['sh', '-c', script], {
-        onLine: (stream, line) => {
+        onLine: (_stream, line) => {
           seen.push(line);
           if (line.endsWith('1.0 MB (1.0 MB/s)')) writeFileSync(seen1, '');
         },
