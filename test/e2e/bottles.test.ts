@@ -10,7 +10,7 @@ import { activityBarItem, contextMenu, notifications, openView, outputText, runC
 import { startContainerService, type ContainerService } from '../support/containers';
 import { isAlive } from '../support/processes';
 import { readSimLog } from '../support/sim';
-import { ROOT, useWorkbench } from './support';
+import { dismissToasts, ROOT, useWorkbench, waitForToast } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -26,16 +26,6 @@ async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
   if (process.env.UPDATE_README_SCREENSHOTS !== '1') return;
   mkdirSync(README_SHOTS, { recursive: true });
   copyFileSync(path, join(README_SHOTS, `${name}.png`));
-}
-
-async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
-  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
-  await toast.waitFor({ timeout });
-  return toast.innerText();
-}
-
-async function dismissToasts(page: Page): Promise<void> {
-  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
 }
 
 /** How long the extension must leave smolvm alone before its view counts as settled. */
