@@ -10,7 +10,7 @@ import { activityBarItem, contextMenu, notifications, openView, outputText, runC
 import { startContainerService, type ContainerService } from '../support/containers';
 import { isAlive } from '../support/processes';
 import { readSimLog, type LoggedCall } from '../support/sim';
-import { dismissToasts, ROOT, useWorkbench, waitForToast } from './support';
+import { dismissToasts, extensionLog, ROOT, useWorkbench, waitForToast } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -232,6 +232,9 @@ describe('the Bottles view in a real VS Code', function () {
     const cpus = await sizeStep(page, 'demo-docs', 1);
     assert.equal(await cpus.inputValue(), '2', 'the recorded CPUs are the default');
     await cpus.press('Enter');
+    await sizeStep(page, 'demo-docs', 2);
+    await page.locator('.quick-input-widget').getByRole('button', { name: 'Back' }).click();
+    await (await sizeStep(page, 'demo-docs', 1)).press('Enter');
     const memory = await sizeStep(page, 'demo-docs', 2);
     assert.equal(await memory.inputValue(), '2048');
     await memory.press('Escape');
@@ -265,6 +268,9 @@ describe('the Bottles view in a real VS Code', function () {
     const status = JSON.parse(wb().smolvm('machine', 'status', '--name', 'bot-bottle-demo-docs', '--json'));
     assert.deepEqual([status.state, status.cpus, status.memory_mib, status.network], ['running', 3, 2048, true]);
     assert.match(creates(simLog).at(-1)?.argv.join(' ') ?? '', / --from \S+\.smolmachine --cpus 3 --mem 2048 --net$/);
+    const log = extensionLog(wb());
+    assert.match(log, /Size chosen for the resume: 3 CPUs, 2048 MiB memory\n.*Carried over: network on, 3 CPUs, 2048 MiB memory\n/);
+    assert.match(log, /Not carried over: its egress allow-list/);
     await dismissToasts(page);
   });
 
