@@ -34,7 +34,7 @@ export type { Machine } from './tools/smolvm';
 export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
 export type { ToolName } from './executables';
 export type { Log } from './log';
-export { SIZE_LIMITS, sizeAmount, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
+export { parseSizeText, SIZE_LIMITS, sizeAmount, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
 export type { PipelineProgress } from './pipeline';
 
 /** smolvm writes what the agent prints here, in the machine's data folder. */

@@ -4,7 +4,7 @@
  * in a few input boxes. Escape anywhere cancels the resume.
  */
 import * as vscode from 'vscode';
-import { SIZE_LIMITS, sizeAmount, type MachineSize, type SizeField, type Snapshot } from '../core/facade';
+import { parseSizeText, SIZE_LIMITS, sizeAmount, type MachineSize, type SizeField, type Snapshot } from '../core/facade';
 import type { CommandDeps } from './targets';
 
 export interface ResumeChoice {
@@ -65,7 +65,7 @@ async function askForSize(deps: CommandDeps, snapshot: Snapshot, slug: string, s
     }
     texts[step++] = answer;
   }
-  return Object.fromEntries(SIZE_FIELDS.map((field, i) => [field, texts[i].trim() === '' ? undefined : Number(texts[i])]));
+  return Object.fromEntries(SIZE_FIELDS.map((field, i) => [field, parseSizeText(texts[i])]));
 }
 
 const BACK = Symbol('back');
