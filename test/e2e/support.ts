@@ -208,6 +208,17 @@ export function extensionLog(wb: Workbench): string {
   return files.map((f) => readFileSync(join(logs, f), 'utf8')).join('');
 }
 
+/** Waits for a notification toast whose text matches, and returns its text. */
+export async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
+  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
+  await toast.waitFor({ timeout });
+  return toast.innerText();
+}
+
+export async function dismissToasts(page: Page): Promise<void> {
+  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
+}
+
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */
 export function strayProcesses(): string[] {
   if (groups.size === 0) return [];
