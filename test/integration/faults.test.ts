@@ -429,5 +429,7 @@ function assertNamesTheStep(error: unknown, fault: Fault, row: Row, injection: I
 
 function printMatrix(): void {
   if (!matrix.length) return;
-  console.log(`\n  Fault matrix (${matrix.filter((l) => / pass/.test(l)).length} of ${matrix.length} pass):\n${matrix.map((l) => `    ${l}`).join('\n')}\n`);
+  const run = matrix.filter((l) => !/ not applicable: /.test(l));
+  const passed = run.filter((l) => / pass/.test(l)).length;
+  console.log(`\n  Fault matrix (${passed} of ${run.length} pass, ${matrix.length - run.length} not applicable):\n${matrix.map((l) => `    ${l}`).join('\n')}\n`);
 }
