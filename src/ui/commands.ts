@@ -3,7 +3,8 @@ import * as vscode from 'vscode';
 import { resumeWithBotBottleCommand } from './botBottleResumeCommand';
 import { copyMachineNameCommand, openShellCommand, showAgentLogCommand } from './bottleCommands';
 import { openSetting } from './config';
-import { freezeCommand } from './freezeCommand';
+import type { TreeNode } from './bottlesTree';
+import { freezeAllRunningCommand, freezeTargetsCommand, lifecycleCommand, type CommandTarget } from './lifecycleCommands';
 import { resumeCommand } from './resumeCommand';
 import {
   copySnapshotPathCommand,
@@ -14,13 +15,27 @@ import {
 } from './snapshotCommands';
 import type { CommandDeps, Target } from './targets';
 
+/** A keybinding's {selection: true} (typed as a Target, which it is not) becomes the selected row. */
+function single(deps: CommandDeps, target: CommandTarget): Target {
+  if (!(typeof target === 'object' && 'selection' in target)) return target;
+  const [row] = deps.selection?.() ?? [];
+  return row?.kind === 'error' ? undefined : row;
+}
+
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
-  const commands: Record<string, (target?: Target) => unknown> = {
+  const commands: Record<string, (target?: Target, selected?: readonly TreeNode[]) => unknown> = {
     'botBottle.refresh': () => deps.model.refresh(),
-    'botBottle.freeze': (target) => freezeCommand(deps, target),
+    'botBottle.freeze': (target, selected) => freezeTargetsCommand(deps, target, selected),
+    'botBottle.freezeAllRunning': () => freezeAllRunningCommand(deps),
+    'botBottle.startBottle': (target, selected) => lifecycleCommand(deps, 'start', target, selected),
+    'botBottle.stopBottle': (target, selected) => lifecycleCommand(deps, 'stop', target, selected),
+    'botBottle.restartBottle': (target, selected) => lifecycleCommand(deps, 'restart', target, selected),
+    'botBottle.deleteBottle': (target, selected) => lifecycleCommand(deps, 'delete', target, selected),
+    'botBottle.sortByName': () => deps.model.setSortOrder('name'),
+    'botBottle.sortByActivity': () => deps.model.setSortOrder('activity'),
     'botBottle.resume': (target) => resumeCommand(deps, target),
     'botBottle.resumeWithBotBottle': (target) => resumeWithBotBottleCommand(deps, target),
-    'botBottle.openShell': (target) => openShellCommand(deps, target),
+    'botBottle.openShell': (target) => openShellCommand(deps, single(deps, target)),
     'botBottle.showAgentLog': (target) => showAgentLogCommand(deps, target),
     'botBottle.exportSnapshot': (target) => exportSnapshotCommand(deps, target),
     'botBottle.importSnapshot': () => importSnapshotCommand(deps),
