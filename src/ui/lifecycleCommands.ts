@@ -142,9 +142,14 @@ function deleteDetail(bottles: readonly Bottle[]): string {
     bottles.length === 1
       ? vscode.l10n.t('Its disk goes with it: whatever changed since the last freeze is lost.')
       : vscode.l10n.t('{0} go, with their disks: whatever changed since their last freeze is lost.', names);
-  const snapshots = bottles.filter((b) => b.snapshot).map((b) => vscode.l10n.t('{0} ({1})', b.slug, formatTime(b.snapshot!.createdAt)));
-  const stays = snapshots.length ? vscode.l10n.t('Snapshots stay: {0}.', snapshots.join(', ')) : vscode.l10n.t('There is no snapshot to keep.');
-  return `${goes}\n${stays}\n${vscode.l10n.t('Freeze First takes a snapshot, then deletes.')}`;
+  return `${goes}\n${snapshotsStay(bottles)}\n${vscode.l10n.t('Freeze First takes a snapshot, then deletes.')}`;
+}
+
+function snapshotsStay(bottles: readonly Bottle[]): string {
+  const frozen = bottles.filter((b) => b.snapshot);
+  if (frozen.length === 0) return bottles.length === 1 ? vscode.l10n.t('It has no snapshot to keep.') : vscode.l10n.t('None of them has a snapshot to keep.');
+  if (bottles.length === 1) return vscode.l10n.t('Its snapshot of {0} stays.', formatTime(frozen[0].snapshot!.createdAt));
+  return vscode.l10n.t('Their snapshots stay: {0}.', frozen.map((b) => vscode.l10n.t('{0} ({1})', b.slug, formatTime(b.snapshot!.createdAt))).join(', '));
 }
 
 function machineWord(bottle: Bottle): string {
