@@ -211,6 +211,7 @@ describe('when smolvm is not found', () => {
     const welcome = page.locator('.part.sidebar .welcome-view-content');
     await welcome.getByText('smolvm was not found').waitFor({ timeout: 60_000 });
     await welcome.getByRole('button', { name: 'Set smolvm Path' }).waitFor();
+    await welcome.getByRole('button', { name: 'Install smolvm' }).waitFor();
     await readmeShot(wb().screenshot('smolvm-missing'), 'smolvm-missing');
   });
 });
