@@ -121,10 +121,14 @@ async function deleteBottles(deps: CommandDeps, bottles: readonly Bottle[]): Pro
 async function freezeBeforeDelete(deps: CommandDeps, bottles: readonly Bottle[]): Promise<Bottle[]> {
   const frozen: Bottle[] = [];
   for (const bottle of bottles) {
-    if (!isRunning(bottle) && (await changeOne(deps, bottle, 'start', true)).failure !== undefined) continue;
+    if (!isRunning(bottle) && !worked(await changeOne(deps, bottle, 'start', bottles.length === 1))) continue;
     if (await freezeCommand(deps, bottle.slug, { quiet: bottles.length > 1 })) frozen.push(bottle);
   }
   return frozen;
+}
+
+function worked(outcome: Outcome): boolean {
+  return outcome.failure === undefined && !outcome.cancelled;
 }
 
 function deleteQuestion(bottles: readonly Bottle[]): string {
