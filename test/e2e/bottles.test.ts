@@ -178,7 +178,8 @@ describe('the Bottles view in a real VS Code', function () {
     await readmeShot(wb().screenshot('tree'), 'tree');
     await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
-    await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
+    // Named by its snapshot, not by the registry the docker path served the image from during the freeze.
+    await treeItem(page, /^demo-docs, running, .*, from snapshot \d{4}-\d\d-\d\d \d\d:\d\d$/).waitFor({ timeout: 30_000 });
     await dismissToasts(page);
   });
 
