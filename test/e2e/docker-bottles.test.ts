@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { activityBarItem, openView, runCommand, treeItem, waitForViewContent } from '../vscode/browser';
+import { activityBarItem, openView, outputText, runCommand, treeItem, waitForViewContent } from '../vscode/browser';
 import { startContainerService, type ContainerService } from '../support/containers';
 import { readSimLog } from '../support/sim';
 import { rowMenu, useWorkbench } from './support';
@@ -45,7 +45,7 @@ describe('docker bottles in a real VS Code', function () {
     rmSync(context, { recursive: true, force: true });
   });
 
-  const wb = useWorkbench(() => ({ demo: true, env: { ...containers.env, SMOLVM_SIM_LOG: simLog }, settings: { 'botBottle.refreshInterval': 0, 'botBottle.freeze.compression': 'none' } }));
+  const wb = useWorkbench(() => ({ demo: true, env: { ...containers.env, SMOLVM_SIM_LOG: simLog, SMOLVM_SIM_FAIL: 'stop@bot-bottle-demo-api' }, settings: { 'botBottle.refreshInterval': 0, 'botBottle.freeze.compression': 'none' } }));
 
   it('shows the docker bottle, running, with its image, beside the smolmachines bottles', async () => {
     const { page } = wb();
@@ -127,6 +127,18 @@ describe('docker bottles in a real VS Code', function () {
       await treeItem(page, /^demo-docs, snapshot,/).waitFor({ timeout: 30_000 });
       assert.ok(!wb().smolvm('machine', 'ls', '--json').includes('bot-bottle-demo-docs'), 'the machine is gone');
       assert.ok(existsSync(sidecarOf(wb().stateDir, 'demo-docs')), 'the snapshot stays');
+    });
+
+    it("says why a stop failed, and its Show Log opens the log that holds the failure (smolvm's stop fails for demo-api here)", async () => {
+      const { page } = wb();
+      await rowMenu(page, simLog, /^demo-api, running/, 'Stop Bottle');
+      const toast = page.locator('.notification-toast').filter({ hasText: /Stopping demo-api failed: .*simulated failure at stop/ }).first();
+      await toast.waitFor({ timeout: 30_000 });
+      await toast.getByRole('button', { name: 'Show Log' }).click();
+      let shown = '';
+      for (const end = Date.now() + 30_000; !shown.includes('Stopping demo-api failed') && Date.now() < end; ) shown = await outputText(page);
+      assert.match(shown, /Stopping demo-api failed: .*simulated failure at stop/);
+      await treeItem(page, /^demo-api, running/).waitFor({ timeout: 10_000 });
     });
   });
 });
