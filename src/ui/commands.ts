@@ -1,10 +1,11 @@
 /** Registers every command; each handler lives in the file named for what it does. */
 import * as vscode from 'vscode';
+import { isRunning } from '../core/facade';
 import { resumeWithBotBottleCommand } from './botBottleResumeCommand';
 import { copyMachineNameCommand, openShellCommand, showAgentLogCommand } from './bottleCommands';
 import { openSetting } from './config';
 import type { TreeNode } from './bottlesTree';
-import { freezeAllRunningCommand, freezeTargetsCommand, lifecycleCommand, type CommandTarget } from './lifecycleCommands';
+import { freezeAllRunningCommand, freezeTargetsCommand, lifecycleCommand, selectedOr } from './lifecycleCommands';
 import { resumeCommand } from './resumeCommand';
 import {
   copySnapshotPathCommand,
@@ -14,13 +15,6 @@ import {
   revealSnapshotCommand,
 } from './snapshotCommands';
 import type { CommandDeps, Target } from './targets';
-
-/** A keybinding's {selection: true} (typed as a Target, which it is not) becomes the selected row. */
-function single(deps: CommandDeps, target: CommandTarget): Target {
-  if (!(typeof target === 'object' && 'selection' in target)) return target;
-  const [row] = deps.selection?.() ?? [];
-  return row?.kind === 'error' ? undefined : row;
-}
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const commands: Record<string, (target?: Target, selected?: readonly TreeNode[]) => unknown> = {
@@ -35,7 +29,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     'botBottle.sortByActivity': () => deps.model.setSortOrder('activity'),
     'botBottle.resume': (target) => resumeCommand(deps, target),
     'botBottle.resumeWithBotBottle': (target) => resumeWithBotBottleCommand(deps, target),
-    'botBottle.openShell': (target) => openShellCommand(deps, single(deps, target)),
+    'botBottle.openShell': (target) => openShellCommand(deps, selectedOr(deps, target, isRunning)),
     'botBottle.showAgentLog': (target) => showAgentLogCommand(deps, target),
     'botBottle.exportSnapshot': (target) => exportSnapshotCommand(deps, target),
     'botBottle.importSnapshot': () => importSnapshotCommand(deps),

@@ -50,6 +50,16 @@ async function selectionBottles(deps: CommandDeps, rows: readonly TreeNode[], wa
   return fitting;
 }
 
+/**
+ * For a command on one bottle: a keybinding's {selection: true} becomes the selected bottle when it
+ * fits (else nothing, so the command asks among those that do); a row or a slug passes as it is.
+ */
+export function selectedOr(deps: CommandDeps, target: CommandTarget, fits: (bottle: Bottle) => boolean): Target {
+  if (!isFromSelection(target)) return target;
+  const [row] = deps.selection?.() ?? [];
+  return row && row.kind !== 'error' && fits(row.bottle) ? row.bottle.slug : undefined;
+}
+
 function isFromSelection(target: CommandTarget): target is FromSelection {
   return typeof target === 'object' && 'selection' in target && target.selection === true;
 }
@@ -169,9 +179,7 @@ export async function freezeTargetsCommand(deps: CommandDeps, target: CommandTar
   };
   const several = isFromSelection(target) ? (deps.selection?.().length ?? 0) > 1 : (selected?.length ?? 0) > 1;
   if (!several) {
-    const [bottle] = isFromSelection(target) ? await targetBottles(deps, target, selected, want) : [];
-    if (isFromSelection(target) && !bottle) return [];
-    const frozen = await freezeCommand(deps, bottle ? { kind: 'bottle', bottle } : (target as Target));
+    const frozen = await freezeCommand(deps, selectedOr(deps, target, want.fits));
     return frozen ? [{ slug: frozen.slug }] : [];
   }
   return freezeMany(deps, await targetBottles(deps, target, selected, want));

@@ -140,5 +140,18 @@ describe('docker bottles in a real VS Code', function () {
       assert.match(shown, /Stopping demo-api failed: .*simulated failure at stop/);
       await treeItem(page, /^demo-api, running/).waitFor({ timeout: 10_000 });
     });
+
+    it('Ctrl+Alt+F on a row that is not running asks which running bottle to freeze', async () => {
+      const { page } = wb();
+      await treeItem(page, /^demo-docs, snapshot/).click();
+      await page.keyboard.press('Control+Alt+KeyF');
+      const pick = page.locator('.quick-input-widget');
+      await pick.locator('input[placeholder="Choose a running bottle to freeze"]').waitFor({ timeout: 10_000 });
+      const offered = (await pick.locator('.monaco-list-row').allInnerTexts()).join('\n');
+      assert.match(offered, /demo-api/);
+      assert.match(offered, /web-e2e01/, 'the docker bottle runs too');
+      assert.doesNotMatch(offered, /demo-docs/, 'the selected row does not run');
+      await page.keyboard.press('Escape');
+    });
   });
 });
