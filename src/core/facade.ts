@@ -14,6 +14,7 @@ import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
 import { resumeBottle, type ResumedBottle } from './resume';
+import { changeBottle, type LifecycleAction } from './lifecycle';
 import { killAllChildren, runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
@@ -23,6 +24,8 @@ import type { Snapshot } from './state';
 
 export { backendOf, isRunning, type Backend, type Bottle } from './bottles';
 export type { CommittedImage } from './freeze/container';
+export { isFreezePullReference } from './committedImage';
+export { LIFECYCLE_ACTIONS, type LifecycleAction } from './lifecycle';
 export type { DockerContainer } from './tools/docker';
 export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
 export { MachineExistsError, UnverifiedSnapshotError, type ResumedBottle } from './resume';
@@ -140,6 +143,11 @@ export class BotBottle {
 
   importSnapshot(source: string, slug: string, replace = false): Promise<Snapshot> {
     return importSnapshot(this.services.store, source, slug, replace);
+  }
+
+  /** Start, stop, restart or delete the bottle's machine (or container); deleting keeps its snapshots. */
+  changeBottle(bottle: Bottle, action: LifecycleAction, signal?: AbortSignal): Promise<void> {
+    return changeBottle(this.services, bottle, action, signal);
   }
 
   deleteSnapshot(slug: string): Promise<void> {

@@ -12,7 +12,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
+import { contextMenu, launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
+import { isAlive } from '../support/processes';
+import { readSimLog } from '../support/sim';
 import { installVsix, repoRoot, startCodeServer, type CodeServer, type SettingsFiles } from '../vscode/codeServer';
 
 export const ROOT = repoRoot();
@@ -217,6 +219,31 @@ export async function waitForToast(page: Page, text: RegExp, timeout = 120_000):
 
 export async function dismissToasts(page: Page): Promise<void> {
   for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
+}
+
+/** How long the extension must leave smolvm alone before its view counts as settled. */
+const SETTLE_MS = 1000;
+
+/**
+ * Right-clicks a row and picks a menu item once the view has settled. A whole-view refresh makes
+ * VS Code forget the rows until it has fetched them again: a menu click that lands then reaches the
+ * command without its row, and the command asks which bottle instead (the extension refreshes after
+ * every freeze, resume and state-folder change). Each refresh starts with `smolvm machine ls`, so
+ * the view has settled once no smolvm call runs and none has started for SETTLE_MS.
+ */
+export async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): Promise<void> {
+  let calls = -1;
+  let quietSince = Date.now();
+  for (const end = Date.now() + 60_000; Date.now() - quietSince < SETTLE_MS; await page.waitForTimeout(100)) {
+    if (Date.now() > end) throw new Error(`the extension kept calling smolvm for a minute: the view never settled (${simLog})`);
+    const logged = readSimLog(simLog);
+    const recent = logged.filter((call) => Date.parse(call.time) > Date.now() - 120_000);
+    if (logged.length !== calls || recent.some((call) => isAlive(call.pid))) {
+      calls = logged.length;
+      quietSince = Date.now();
+    }
+  }
+  await contextMenu(page, row, item);
 }
 
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */

@@ -174,6 +174,9 @@ describe('smolvm stand-in', function () {
       assert.match(forced.stdout, /Deleted machine: bot-bottle-life\n$/);
       assert.ok(!(await listMachines()).some((m) => m.name === 'bot-bottle-life'));
       assertSmolvmError(await sim(['machine', 'delete', '--name', 'bot-bottle-life', '-f']));
+      // Stop and start of a name smolvm does not know fail too (src/cli/vm_common.rs:1938-1940, :1286).
+      assertSmolvmError(await sim(['machine', 'stop', '--name', 'bot-bottle-life']), /vm not found: bot-bottle-life/);
+      assertSmolvmError(await sim(['machine', 'start', '--name', 'bot-bottle-life']), /vm not found: bot-bottle-life/);
     });
 
     it('prints the data dir holding agent-console.log, which records start, exec and stop', async () => {

@@ -166,10 +166,8 @@ export async function stopCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(STOP_SPEC, argv);
   const name = validateName(value(parsed, 'name') ?? 'default');
   await faultPoint('stop', name);
-  if (!readRecord(name)) {
-    out(`Machine '${name}' not found or not running`);
-    return;
-  }
+  // No record and no agent of that name: smolvm exits non-zero (src/cli/vm_common.rs:1938-1940).
+  requireRecord(name);
   withMachineLock(name, () => stopMachine(name));
 }
 
