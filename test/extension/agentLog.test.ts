@@ -1,6 +1,6 @@
 // Show Agent Log in a real extension host, against the smolvm stand-in: the log smolvm keeps in the
 // machine's data folder (`machine data-dir`, src/cli/machine.rs:4557-4569) opens, and it follows
-// what the agent appends.
+// what the agent appends: the text, and the view while its end is shown.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -28,6 +28,15 @@ function textWhen(document: vscode.TextDocument, accept: (text: string) => boole
   });
 }
 
+/** The last line `editor` shows, once `accept` holds for it (the view redraws after the model changes). */
+async function lastShownLine(editor: vscode.TextEditor, accept: (line: number) => boolean, ms = 15_000): Promise<number> {
+  const shown = () => editor.visibleRanges.at(-1)?.end.line ?? -1;
+  for (const end = Date.now() + ms; !accept(shown()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  return shown();
+}
+
+const manyLines = (tag: string) => Array.from({ length: 200 }, (_, i) => `${tag} ${i}\n`).join('');
+
 describe('Show Agent Log in the extension host', () => {
   before(async () => {
     await sim('machine', 'create', '--name', MACHINE, '--image', 'node:22');
@@ -51,5 +60,22 @@ describe('Show Agent Log in the extension host', () => {
     appendFileSync(log, line);
     assert.ok((await textWhen(document, (text) => text.endsWith(line))).endsWith(line));
     assert.equal(document.getText(), readFileSync(log, 'utf8'));
+  });
+
+  it('keeps the end of the log in view as it grows, unless the reader scrolled up', async () => {
+    const log = join((await sim('machine', 'data-dir', '--name', MACHINE)).trim(), 'agent-console.log');
+    await vscode.commands.executeCommand('botBottle.showAgentLog', 'ext-log');
+    const editor = vscode.window.activeTextEditor!;
+    appendFileSync(log, manyLines('grown'));
+    await textWhen(editor.document, (text) => text.endsWith('grown 199\n'));
+    const end = editor.document.lineCount - 1;
+    assert.ok((await lastShownLine(editor, (line) => line >= end)) >= end, `the view stopped at line ${editor.visibleRanges.at(-1)?.end.line} of ${end}`);
+
+    editor.revealRange(new vscode.Range(0, 0, 0, 0), vscode.TextEditorRevealType.AtTop);
+    const top = await lastShownLine(editor, (line) => line < end - 100);
+    assert.ok(top < end - 100, 'scrolled to the top');
+    appendFileSync(log, manyLines('unread'));
+    await textWhen(editor.document, (text) => text.endsWith('unread 199\n'));
+    assert.equal(await lastShownLine(editor, (line) => line !== top, 1000), top, 'the reader keeps their place');
   });
 });
