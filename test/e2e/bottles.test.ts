@@ -278,7 +278,6 @@ describe('the Bottles view in a real VS Code', function () {
 
     const said = await waitForToast(page, /Freezing e2e-cancel was cancelled/, 60_000);
     assert.match(said, /Freezing e2e-cancel was cancelled\. Nothing was changed\./);
-    await wb().screenshot('freeze-cancelled');
     assert.ok(await waitFor(() => !isAlive(copy.pid), 10_000), 'the copy was stopped');
     // The list of running children (.children/) comes and goes with the refresh that follows: wait for it to go.
     await waitFor(() => isDeepStrictEqual(describeTree(wb().stateDir), before.state), 10_000);
@@ -301,7 +300,6 @@ describe('the Bottles view in a real VS Code', function () {
       const panel = page.locator('.part.panel');
       await waitForDrawnText(panel.locator('.output-view .view-lines').first(), /\[error\] Freezing e2e-fail failed: Archiving the root filesystem failed: .*Error: simulated failure at exec:tar/);
       assert.equal(await panel.locator('select[aria-label="Switch Output"]').first().inputValue(), 'Bot Bottle');
-      await wb().screenshot('freeze-failed-log');
       assert.ok(!existsSync(join(wb().stateDir, 'e2e-fail', 'committed-smolmachine.smolmachine')), 'no snapshot from a failed freeze');
     } finally {
       await dismissToasts(page);
