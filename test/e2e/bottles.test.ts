@@ -2,14 +2,17 @@
 // Freezes here take the docker image path against real tools (docker on podman, Distribution,
 // skopeo), so that the Tools log shows every tool a freeze runs.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Locator, Page } from 'playwright-core';
 import { activityBarItem, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
 import { startContainerService, type ContainerService } from '../support/containers';
+import { isAlive, waitFor } from '../support/processes';
 import { readSimLog, type LoggedCall } from '../support/sim';
-import { dismissToasts, extensionLog, ROOT, rowMenu, useWorkbench, waitForToast } from './support';
+import { describeTree } from '../support/world';
+import { dismissToasts, extensionLog, ROOT, rowMenu, useWorkbench, waitForToast, type Workbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -39,6 +42,39 @@ async function sizeStep(page: Page, slug: string, step: number): Promise<Locator
   return widget.locator('input').first();
 }
 
+/**
+ * Waits until what `drawn` shows matches `pattern`, and returns it. Editors draw spaces as U+00A0
+ * and wrap long lines into rows: both are undone first.
+ */
+async function waitForDrawnText(drawn: Locator, pattern: RegExp, ms = 30_000): Promise<string> {
+  let text = '';
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    text = (await drawn.innerText().catch(() => '')).replace(/\u00a0/g, ' ').replace(/\n/g, '');
+    if (pattern.test(text)) return text;
+  }
+  throw new Error(`${pattern} never showed; the last drawn text was:\n${text}`);
+}
+
+/** The stand-in's call of `verb` (`exec`, `cp`, ...) on `machine` that is still running, once there is one. */
+async function runningCall(simLog: string, verb: string, machine: string, ms = 60_000): Promise<LoggedCall> {
+  const find = () => readSimLog(simLog).find((call) => call.argv[1] === verb && call.argv.some((a) => a === machine || a.startsWith(`${machine}:`)) && isAlive(call.pid));
+  assert.ok(await waitFor(() => find() !== undefined, ms), `no smolvm machine ${verb} on ${machine} is running`);
+  return find()!;
+}
+
+/** A running machine made for one test, shown in the view. */
+async function newBottle(w: Workbench, slug: string): Promise<string> {
+  const machine = `bot-bottle-${slug}`;
+  w.smolvm('machine', 'create', '--name', machine, '--image', 'node:22');
+  w.smolvm('machine', 'start', '--name', machine);
+  await runCommand(w.page, 'Bot Bottle: Refresh');
+  await treeItem(w.page, new RegExp(`^${slug}.*running`)).waitFor({ timeout: 30_000 });
+  return machine;
+}
+
+/** The temp folders the extension makes (`bot-bottle-<label>.<pid>.*`, src/core/fsutil.ts) in the workbench's TMPDIR. */
+const extensionTempFolders = (tmp: string) => readdirSync(tmp).filter((name) => name.startsWith('bot-bottle-')).sort();
+
 /** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
 async function expand(page: Page, row: RegExp): Promise<void> {
   const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
@@ -53,6 +89,9 @@ describe('the Bottles view in a real VS Code', function () {
   const callsDir = mkdtempSync(join(tmpdir(), 'bb-e2e-calls-'));
   /** Every smolvm call of this workbench (the stand-in's SMOLVM_SIM_LOG). */
   const simLog = join(callsDir, 'smolvm-calls.jsonl');
+  /** The extension's TMPDIR, so that its temp folders can be told from everyone else's. */
+  const tmp = join(callsDir, 'tmp');
+  mkdirSync(tmp);
   before(async () => {
     containers = await startContainerService();
   });
@@ -65,15 +104,18 @@ describe('the Bottles view in a real VS Code', function () {
     demo: true,
     env: {
       ...containers.env,
-      SMOLVM_SIM_DELAY: 'cp=2500',
+      // e2e-cancel's copy waits long enough to be cancelled (a rule for a machine first: the first match wins).
+      SMOLVM_SIM_DELAY: 'cp@bot-bottle-e2e-cancel=120000,cp=2500',
       SMOLVM_SIM_LOG: simLog,
       // demo-docs's copy takes about 3 s (a ~9.5 MB archive) and its size is unknown: the freeze
       // asks `stat` for it first, and failing that leaves what smolvm's download progress knows
-      // (src/cli/machine.rs:4979-4992).
+      // (src/cli/machine.rs:4979-4992). e2e-fail's freeze fails at its tar.
       SMOLVM_SIM_CP_RATE: '3000000@bot-bottle-demo-docs',
-      SMOLVM_SIM_FAIL: 'exec:stat@bot-bottle-demo-docs',
+      SMOLVM_SIM_FAIL: 'exec:stat@bot-bottle-demo-docs,exec:tar@bot-bottle-e2e-fail',
+      TMPDIR: tmp,
     },
-    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
+    // The DOM renderer puts the terminal's text in the page, for the Open Shell test to read.
+    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0, 'terminal.integrated.gpuAcceleration': 'off' },
     beforeStart: (w) => {
       mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
       writeFileSync(join(botBottleDir(w.env, 'demo-api'), 'metadata.json'), DEMO_API_METADATA);
@@ -142,6 +184,102 @@ describe('the Bottles view in a real VS Code', function () {
       assert.match((await page.locator('.part.panel .output-view .view-lines').innerText()).replace(/\u00a0/g, ' ').replace(/\n/g, ''), line);
     }
     await filter.fill('');
+  });
+
+  it('shows the agent log from the context menu, and follows what the agent appends to it', async () => {
+    const { page } = wb();
+    await rowMenu(page, simLog, /^demo-api/, 'Show Agent Log');
+    await page.locator('.part.editor .tab').filter({ hasText: 'demo-api agent-console.log' }).waitFor({ timeout: 30_000 });
+    const shown = page.locator('.part.editor .editor-instance .view-lines').first();
+    const before = await waitForDrawnText(shown, /smolvm-agent: boot complete.*exec exited with status 0: tar/);
+    const log = join(wb().smolvm('machine', 'data-dir', '--name', 'bot-bottle-demo-api').trim(), 'agent-console.log');
+    const line = `appended-by-the-e2e-test-${Date.now()}`;
+    assert.ok(!before.includes(line));
+    appendFileSync(log, `${line}\n`);
+    await waitForDrawnText(shown, new RegExp(line));
+    await wb().screenshot('agent-log-following');
+    await runCommand(page, 'View: Close All Editors');
+  });
+
+  it('opens a shell in the bottle from its context menu: a login shell on a terminal, running what is typed', async () => {
+    const { page } = wb();
+    const rootfs = join(wb().smolvmDataDir, 'machines', 'bot-bottle-demo-api', 'rootfs');
+    rmSync(join(rootfs, 'tmp/x'), { force: true });
+    await rowMenu(page, simLog, /^demo-api/, 'Open Shell in Bottle');
+    const session = await runningCall(simLog, 'exec', 'bot-bottle-demo-api');
+    try {
+      const terminal = page.locator('.part.panel .terminal-wrapper.active .xterm-rows').first();
+      await waitForDrawnText(terminal, /bash-[\d.]+# /);
+      await page.locator('.part.panel .terminal-wrapper.active .xterm-helper-textarea').first().focus();
+      await page.keyboard.type('echo "hi-$((40+2)) $(shopt -q login_shell && echo login) $([ -t 0 ] && echo tty) $TERM" > /tmp/x\n');
+      assert.ok(await waitFor(() => existsSync(join(rootfs, 'tmp/x')), 30_000), 'the typed command ran in the bottle');
+      assert.equal(readFileSync(join(rootfs, 'tmp/x'), 'utf8'), 'hi-42 login tty xterm-256color\n');
+      await page.keyboard.type('cat /tmp/x\n');
+      await waitForDrawnText(terminal, /cat \/tmp\/x\s*hi-42 login tty xterm-256color/);
+      await wb().screenshot('open-shell');
+    } finally {
+      await page.keyboard.type('exit\n');
+    }
+    assert.ok(await waitFor(() => !isAlive(session.pid), 30_000), 'exit ends the smolvm session');
+  });
+
+  it('Cancel on the progress notification stops a freeze: the last snapshot, the temp folder and the VM are as they were', async () => {
+    const { page } = wb();
+    const machine = await newBottle(wb(), 'e2e-cancel');
+    const rootfs = join(wb().smolvmDataDir, 'machines', machine, 'rootfs');
+    // The snapshot a freeze would replace: a copy of demo-api's, as bot-bottle's own commit leaves one (no record).
+    mkdirSync(join(wb().stateDir, 'e2e-cancel'), { mode: 0o700 });
+    for (const file of ['committed-smolmachine.smolmachine', 'committed-smolmachine']) copyFileSync(join(wb().stateDir, 'demo-api', file), join(wb().stateDir, 'e2e-cancel', file));
+    const before = { state: describeTree(wb().stateDir), vm: describeTree(join(rootfs, 'var/tmp')), temp: extensionTempFolders(tmp) };
+    try {
+      await cancelFreeze(page, machine, rootfs, before);
+    } finally {
+      await dismissToasts(page);
+      wb().smolvm('machine', 'delete', '--name', machine, '-f');
+      rmSync(join(wb().stateDir, 'e2e-cancel'), { recursive: true, force: true });
+    }
+  });
+
+  async function cancelFreeze(page: Page, machine: string, rootfs: string, before: { state: Map<string, unknown>; vm: Map<string, unknown>; temp: string[] }): Promise<void> {
+    await rowMenu(page, simLog, /^e2e-cancel/, 'Freeze Bottle');
+    const progress = page.locator('.notification-toast').filter({ hasText: /Freezing e2e-cancel.*Copying the archive \(\d\/\d\)/s }).first();
+    await progress.waitFor({ timeout: 60_000 });
+    // Held by the stand-in's delay mid-freeze: the copy runs, the archive is in the VM, the temp folder is made.
+    const copy = await runningCall(simLog, 'cp', machine);
+    assert.ok(existsSync(join(rootfs, 'var/tmp/.bot-bottle-commit.tar.gz')), 'the archive is in the VM');
+    assert.equal(extensionTempFolders(tmp).length, before.temp.length + 1, 'the freeze made its temp folder');
+    await wb().screenshot('freeze-cancel');
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+
+    const said = await waitForToast(page, /Freezing e2e-cancel was cancelled/, 60_000);
+    assert.match(said, /Freezing e2e-cancel was cancelled\. Nothing was changed\./);
+    assert.ok(await waitFor(() => !isAlive(copy.pid), 10_000), 'the copy was stopped');
+    // The list of running children (.children/) comes and goes with the refresh that follows: wait for it to go.
+    await waitFor(() => isDeepStrictEqual(describeTree(wb().stateDir), before.state), 10_000);
+    assert.deepEqual(describeTree(wb().stateDir), before.state, 'the state folder: same files, same bytes, nothing added');
+    assert.deepEqual(describeTree(join(rootfs, 'var/tmp')), before.vm, "the VM's /var/tmp: no archive left");
+    assert.deepEqual(extensionTempFolders(tmp), before.temp, 'no temp folder left');
+  }
+
+  it('a failing freeze names the step in its notification, and Show Log opens the log holding the error', async () => {
+    const { page } = wb();
+    const machine = await newBottle(wb(), 'e2e-fail');
+    try {
+      await rowMenu(page, simLog, /^e2e-fail/, 'Freeze Bottle');
+      const failed = page.locator('.notification-toast').filter({ hasText: /Freezing e2e-fail failed/ }).first();
+      await failed.waitFor({ timeout: 60_000 });
+      assert.match(await failed.innerText(), /Freezing e2e-fail failed at "Archiving the root filesystem": .*Error: simulated failure at exec:tar/s);
+      await wb().screenshot('freeze-failed');
+      await failed.getByRole('button', { name: 'Show Log' }).click();
+
+      const panel = page.locator('.part.panel');
+      await waitForDrawnText(panel.locator('.output-view .view-lines').first(), /\[error\] Freezing e2e-fail failed: Archiving the root filesystem failed: .*Error: simulated failure at exec:tar/);
+      assert.equal(await panel.locator('select[aria-label="Switch Output"]').first().inputValue(), 'Bot Bottle');
+      assert.ok(!existsSync(join(wb().stateDir, 'e2e-fail', 'committed-smolmachine.smolmachine')), 'no snapshot from a failed freeze');
+    } finally {
+      await dismissToasts(page);
+      wb().smolvm('machine', 'delete', '--name', machine, '-f');
+    }
   });
 
   it('starts a freeze from the status-bar button, which shows only while a bottle runs; a copy of unknown size shows bytes and rate', async () => {

@@ -141,6 +141,27 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     });
   });
 
+  describe('machine exec -i / -t', () => {
+    const exec = (flags: string[], script: string, input: string) =>
+      runSim(['machine', 'exec', '--name', 'tty-exec', ...flags, '--', 'sh', '-c', script], { dataDir: data.dataDir, env: { TERM: 'host-only-term' }, input });
+    before(() => createRunningMachine(data.dataDir, 'tty-exec', ['--image', 'node:22']));
+
+    it('-t runs the guest on a PTY of its own at 80x24, TERM=xterm-256color not the host’s, stdin forwarded with echo, one output stream (src/cli/machine.rs:2661-2663, 2808-2817; crates/smolvm-agent/src/main.rs:6392-6416; crates/smolvm-agent/src/pty.rs:209-275; src/agent/client.rs:703-721)', async () => {
+      // The host side is a pipe, not a terminal: the PTY is the guest's, not one it inherited.
+      const result = await exec(['-i', '-t'], '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo "on a tty, $(stty size), $TERM"; read line; echo "got $line" >&2; exit 3', 'typed\n');
+      assert.equal(result.exitCode, 3);
+      assert.equal(result.stderr, '');
+      // The echo of the input comes whenever the PTY gets it: compare the lines, not their order.
+      const lines = result.stdout.split('\r\n').sort();
+      assert.deepEqual(lines, ['', 'got typed', 'on a tty, 24 80, xterm-256color', 'typed'], 'the PTY echoes the input; stderr comes through it');
+    });
+
+    it('-i alone keeps the guest on pipes: no terminal, stdin forwarded, stdout and stderr apart (crates/smolvm-agent/src/main.rs:6417-6421)', async () => {
+      const result = await exec(['-i'], '[ -t 0 ] || [ -t 1 ] || echo "no tty, TERM=${TERM:-unset}"; cat; echo oops >&2; exit 4', 'through stdin\n');
+      assert.deepEqual([result.exitCode, result.stdout, result.stderr], [4, 'no tty, TERM=unset\nthrough stdin\n', 'oops\n']);
+    });
+  });
+
   describe('machine cp progress', () => {
     const SIZE = String.raw`\d+(?:\.\d) (?:B|KB|MB|GB)|\d+ B`;
 

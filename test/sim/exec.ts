@@ -11,6 +11,7 @@ import { validateName } from './names';
 import { out } from './output';
 import { openSession } from './sessions';
 import { leaveInterruptsToGuest } from './signals';
+import { spawnInGuestTerminal } from './terminal';
 import { appendConsole, effectiveState, readRecord, rootfsDir, type MachineRecord } from './state';
 
 /** smolvm cuts exec output at 11 MiB; files must move with `machine cp`. */
@@ -129,7 +130,8 @@ function prepareCommand(record: MachineRecord, argv: string[], request: CommandR
 
 function guestEnvironment(record: MachineRecord, request: CommandRequest): Record<string, string> {
   const env: Record<string, string> = { PATH: GUEST_PATH, HOME: '/root', HOSTNAME: 'smolvm' };
-  if (request.tty) env.TERM = process.env.TERM || 'xterm-256color';
+  // Not the host's TERM: one every image knows, unless the caller sets its own (src/agent/client.rs:703-721).
+  if (request.tty) env.TERM = 'xterm-256color';
   for (const spec of [...record.env, ...request.env]) {
     const eq = spec.indexOf('=');
     if (eq <= 0) throw agentError('exec', `invalid environment variable '${spec}': expected KEY=VALUE`);
@@ -147,13 +149,11 @@ function spawnDetached(record: MachineRecord, guest: GuestCommand): number {
 
 export async function runGuestCommand(record: MachineRecord, guest: GuestCommand): Promise<GuestResult> {
   appendConsole(record.name, `exec: ${guest.argv.join(' ')}`);
-  const stdio =
-    guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
-  if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
   const archive = guest.mode === 'buffered' ? archiveThroughUs(record, guest) : undefined;
-  const child = spawnInGuest(rootfsDir(record.name), archive?.argv ?? guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user });
+  const child = spawnFor(record, guest, archive?.argv ?? guest.argv);
   const written = archive && child.stdout ? writeArchive(child.stdout, archive.file, record.name) : Promise.resolve();
-  const [result] = await Promise.all([collect(child, guest.timeoutMs, archive !== undefined), written]);
+  const captured = guest.mode === 'buffered';
+  const [result] = await Promise.all([collect(child, guest.timeoutMs, { stdout: captured && !archive, stderr: captured }), written]);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;
 }
@@ -186,7 +186,37 @@ async function writeArchive(archive: Readable, file: string, machine: string): P
   }
 }
 
-function collect(child: ChildProcess, timeoutMs: number | undefined, stdoutTaken = false): Promise<GuestResult> {
+/**
+ * `-i`/`-t` is a live session (src/cli/machine.rs:2808-2817): with `-t` the guest is on a PTY of
+ * its own, else on pipes, host stdin forwarded either way (crates/smolvm-agent/src/main.rs:6392-6421).
+ */
+function spawnFor(record: MachineRecord, guest: GuestCommand, argv: readonly string[]): ChildProcess {
+  const root = rootfsDir(record.name);
+  const options = { cwd: guest.cwd, env: guest.env, user: guest.user };
+  if (guest.mode === 'interactive' && guest.tty) {
+    leaveInterruptsToGuest();
+    return spawnInGuestTerminal(root, argv, options);
+  }
+  if (guest.mode === 'interactive') return forwardStdio(spawnInGuest(root, argv, { ...options, stdio: ['pipe', 'pipe', 'pipe'] }));
+  const stdio = guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
+  return spawnInGuest(root, argv, { ...options, stdio: [...stdio] });
+}
+
+/** Our stdin to the guest's, its output to ours as it comes; stdin is let go once the guest ends. */
+function forwardStdio(child: ChildProcess): ChildProcess {
+  child.stdin?.on('error', () => undefined);
+  process.stdin.pipe(child.stdin!);
+  child.stdout?.pipe(process.stdout);
+  child.stderr?.pipe(process.stderr);
+  child.on('close', () => {
+    process.stdin.unpipe(child.stdin!);
+    process.stdin.destroy();
+  });
+  return child;
+}
+
+/** Waits for the guest; `capture` says which of its output to keep (buffered exec) for finish() to print. */
+function collect(child: ChildProcess, timeoutMs: number | undefined, capture: { stdout: boolean; stderr: boolean }): Promise<GuestResult> {
   const result: GuestResult = { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, overflowed: false, lostConnection: false };
   const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
   let total = 0;
@@ -200,8 +230,8 @@ function collect(child: ChildProcess, timeoutMs: number | undefined, stdoutTaken
       if (child.pid) killTree(child.pid);
     }
   };
-  if (!stdoutTaken) child.stdout?.on('data', take('stdout'));
-  child.stderr?.on('data', take('stderr'));
+  if (capture.stdout) child.stdout?.on('data', take('stdout'));
+  if (capture.stderr) child.stderr?.on('data', take('stderr'));
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
     result.timedOut = true;
     if (child.pid) killTree(child.pid);
