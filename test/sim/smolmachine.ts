@@ -8,7 +8,7 @@
  *   52 CRC-32 of assets + manifest u32 | 56 reserved, zero
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, createReadStream, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -75,7 +75,9 @@ interface WriteHooks {
  */
 export async function writeSidecar(path: string, assetsDir: string, manifest: PackManifest, hooks: WriteHooks = {}): Promise<number> {
   const file = await open(path, 'w');
-  const tar = spawn('tar', ['--create', `--use-compress-program=${ZSTD}`, '--numeric-owner', '--sort=name', `--directory=${assetsDir}`, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Top-level names in order, as `compress` appends them (crates/smolvm-pack/src/assets.rs:683-704).
+  const names = readdirSync(assetsDir).sort();
+  const tar = spawn('tar', ['--create', `--use-compress-program=${ZSTD}`, '--numeric-owner', '--sort=name', `--directory=${assetsDir}`, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     const { size, crc } = await streamAssets(file, tar.stdout, exitOf(tar, 'tar'), hooks);
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2));
