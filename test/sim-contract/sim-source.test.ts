@@ -297,6 +297,33 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     });
   });
 
+  describe('machine exec output caps', () => {
+    const CAP = 11534336;
+    const twelveMegabytes = 'yes | head -c 12000000';
+
+    it('an image machine’s output stops quietly at about 11 MiB a stream: the reader stops and the command meets a closed pipe (crates/smolvm-agent/src/process.rs:84-88, 214-264)', async () => {
+      await createRunningMachine(data.dataDir, 'capped', ['--image', 'node:22']);
+      const result = await sim(['machine', 'exec', '--name', 'capped', '--', 'sh', '-c', twelveMegabytes]);
+      const size = Buffer.byteLength(result.stdout);
+      assert.ok(size >= CAP && size < CAP + 65536, `${size} bytes`);
+      assert.doesNotMatch(result.stderr, /Error: /);
+    });
+
+    it('an image machine’s stdout and stderr together over 20 MiB fail, printing nothing (crates/smolvm-agent/src/main.rs:5510-5524; op src/agent/client.rs:1594)', async () => {
+      const result = await sim(['machine', 'exec', '--name', 'capped', '--', 'sh', '-c', `${twelveMegabytes}; ${twelveMegabytes} >&2`]);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /^Error: agent operation failed: run command: command output too large \(\d+ bytes; limit 20971520\)\. Redirect large output to a file/);
+    });
+
+    it('a bare VM fails as soon as a stream passes 11 MiB, printing nothing (crates/smolvm-agent/src/main.rs:6146-6172, 6267-6278; op src/agent/client.rs:1324)', async () => {
+      await createRunningMachine(data.dataDir, 'bare-vm', []);
+      const result = await sim(['machine', 'exec', '--name', 'bare-vm', '--', 'sh', '-c', twelveMegabytes]);
+      assert.deepEqual([result.exitCode, result.stdout], [1, '']);
+      assert.match(result.stderr, /^Error: agent operation failed: vm exec: command output exceeded 11534336 bytes and was truncated\. Use streaming exec/m);
+    });
+  });
+
   describe('machine cp progress', () => {
     const SIZE = String.raw`\d+(?:\.\d) (?:B|KB|MB|GB)|\d+ B`;
 

@@ -13,6 +13,7 @@ import { appendConsole, effectiveState, readRecord, rootfsDir, type MachineRecor
 
 /** smolvm cuts exec output at 11 MiB; files must move with `machine cp`. */
 export const EXEC_OUTPUT_CAP = 11 * 1024 * 1024;
+const EXEC_RESPONSE_BUDGET = 20 * 1024 * 1024;
 const TIMEOUT_EXIT = 124;
 
 const EXEC_SPEC: CommandSpec = {
@@ -149,23 +150,31 @@ export async function runGuestCommand(record: MachineRecord, guest: GuestCommand
     guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
   const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user });
-  const result = await collect(child, guest.timeoutMs);
+  const result = await collect(child, guest.timeoutMs, record.image === null);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;
 }
 
-function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<GuestResult> {
+/**
+ * A bare VM's agent reads one byte past the cap and fails (crates/smolvm-agent/src/main.rs:6146-6172);
+ * an image's container stops reading a stream once it holds the cap, so the command meets a closed
+ * pipe (crates/smolvm-agent/src/process.rs:214-264).
+ */
+function collect(child: ChildProcess, timeoutMs: number | undefined, bare: boolean): Promise<GuestResult> {
   const result: GuestResult = { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, overflowed: false, lostConnection: false };
   const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
-  let total = 0;
+  const held = { stdout: 0, stderr: 0 };
+  let truncated = false;
   const take = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
     if (result.overflowed) return;
-    const room = EXEC_OUTPUT_CAP - total;
-    chunks[stream].push(chunk.subarray(0, room));
-    total += Math.min(chunk.length, room);
-    if (chunk.length > room) {
+    chunks[stream].push(chunk);
+    held[stream] += chunk.length;
+    if (held[stream] > EXEC_OUTPUT_CAP && bare) {
       result.overflowed = true;
       if (child.pid) killTree(child.pid);
+    } else if (held[stream] >= EXEC_OUTPUT_CAP && !bare) {
+      truncated = true;
+      child[stream]?.destroy();
     }
   };
   child.stdout?.on('data', take('stdout'));
@@ -180,8 +189,9 @@ function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<Gu
       if (timer) clearTimeout(timer);
       result.stdout = Buffer.concat(chunks.stdout);
       result.stderr = Buffer.concat(chunks.stderr);
-      result.lostConnection = signal !== null && !result.timedOut && !result.overflowed;
-      result.exitCode = code ?? 128 + 9;
+      const closedPipe = truncated && signal === 'SIGPIPE';
+      result.lostConnection = signal !== null && !result.timedOut && !result.overflowed && !closedPipe;
+      result.exitCode = code ?? (closedPipe ? 128 + 13 : 128 + 9);
       resolve(result);
     });
   });
@@ -189,11 +199,16 @@ function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<Gu
 
 /** Prints what the guest printed and turns its status into ours (always thrown). */
 function finish(name: string, guest: GuestCommand, result: GuestResult): Error {
+  if (result.overflowed) {
+    return agentError('vm exec', `command output exceeded ${EXEC_OUTPUT_CAP} bytes and was truncated. Use streaming exec (exec_stream / execStream) for large output.`);
+  }
+  const total = result.stdout.length + result.stderr.length;
+  // oversized_output_error (crates/smolvm-agent/src/main.rs:5510-5524), op from src/agent/client.rs:1594.
+  if (total > EXEC_RESPONSE_BUDGET) {
+    return agentError('run command', `command output too large (${total} bytes; limit ${EXEC_RESPONSE_BUDGET}). Redirect large output to a file and download it via the files API — streaming exec is capped at the same output budget.`);
+  }
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);
-  if (result.overflowed) {
-    return agentError('exec', `output exceeded the ${EXEC_OUTPUT_CAP} byte limit and was cut; use 'smolvm machine cp' to move files`);
-  }
   if (result.timedOut) return new ExitRequest(TIMEOUT_EXIT);
   if (result.lostConnection) return agentError('exec', `connection to machine '${name}' lost (the machine stopped)`);
   return new ExitRequest(withTarFault(name, guest, result.exitCode));
