@@ -390,7 +390,7 @@ const CASES: Case[] = [
   {
     input: 'Freeze of a bottle whose machine is gone (deleted outside the extension)',
     act: async () => freezeBottle(services(), 'gone', { signal: signal() }),
-    expected: () => ({ error: "Checking that the bottle answers failed: There is no machine bot-bottle-gone any more: smolvm lists none of that name (exit 1: Error: agent operation failed: connect: machine 'bot-bottle-gone' not found). Refresh the Bottles view." }),
+    expected: () => ({ error: "Checking that the bottle answers failed: There is no machine bot-bottle-gone any more: smolvm lists none of that name (exit 1: Error: vm not found: bot-bottle-gone). Refresh the Bottles view." }),
     after: () => assertNothingLeft(world.stateRoot, 'gone'),
   },
   {
@@ -434,10 +434,10 @@ const CASES: Case[] = [
         undo();
       }
     },
-    expected: () => ({ error: "Copying the archive failed: smolvm exited with status 1: Error: agent operation failed: connect: machine 'bot-bottle-vanish' not found" }),
+    expected: () => ({ error: "Copying the archive failed: smolvm exited with status 1: Error: vm not found: bot-bottle-vanish" }),
     after: async () => {
       assert.ok(!(await machines()).includes('bot-bottle-vanish'));
-      assert.ok(world.log.lines.includes(`Cleanup "remove the archive in the VM" failed: smolvm exited with status 1: Error: agent operation failed: connect: machine 'bot-bottle-vanish' not found`), 'the failed cleanup is in the log');
+      assert.ok(world.log.lines.includes(`Cleanup "remove the archive in the VM" failed: smolvm exited with status 1: Error: vm not found: bot-bottle-vanish`), 'the failed cleanup is in the log');
       await assertNothingLeft(world.stateRoot, 'vanish');
       assert.ok(!existsSync(join(world.stateRoot, 'vanish', 'committed-smolmachine.smolmachine')), 'no snapshot was made');
     },

@@ -324,6 +324,41 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     });
   });
 
+  describe('lifecycle messages', () => {
+    it('start writes `Starting machine` on stderr and `Machine N running (PID: n)` on stdout (src/cli/vm_common.rs:1394-1404, 1655)', async () => {
+      await ok(['machine', 'create', '--name', 'starter', '--image', 'node:22']);
+      const started = await sim(['machine', 'start', '--name', 'starter']);
+      assert.equal(started.exitCode, 0, started.stderr);
+      assert.equal(started.stderr, "Starting machine 'starter'...\n");
+      assert.match(started.stdout, /^Machine 'starter' running \(PID: \d+\)\n$/);
+    });
+
+    it('start refuses a frozen fork base with its own reason (src/cli/vm_common.rs:1313-1329)', async () => {
+      const result = await sim(['machine', 'start', '--name', 'starter'], { SMOLVM_SIM_STATE_starter: 'frozen' });
+      assert.equal(result.exitCode, 1);
+      assert.match(result.stderr, /^Error: agent operation failed: start: 'starter' is frozen because it retains a reusable fork checkpoint; stop it before restarting, or fork it again\n$/);
+    });
+
+    it('stop, exec and cp of an unknown name fail with `vm not found` (src/cli/vm_common.rs:80-88, 1927-1941)', async () => {
+      const calls = [['machine', 'stop', '--name', 'nobody'], ['machine', 'exec', '--name', 'nobody', '--', 'true'], ['machine', 'cp', 'nobody:/etc/hostname', join(data.scratch, 'nothing')]];
+      for (const args of calls) {
+        const result = await sim(args);
+        assert.deepEqual([result.exitCode, result.stderr], [1, 'Error: vm not found: nobody\n'], args.join(' '));
+      }
+    });
+
+    it('-e KEY passes smolvm’s own $KEY, and -e =VALUE is dropped (src/util.rs:78-106)', async () => {
+      const printed = await ok(['machine', 'exec', '--name', 'starter', '-e', 'FROM_HOST', '-e', '=dropped', '-e', 'UNSET_ON_HOST', '--', 'sh', '-c', 'echo "$FROM_HOST ${UNSET_ON_HOST-unset}"'], { FROM_HOST: 'carried' });
+      assert.equal(printed, 'carried unset\n');
+    });
+
+    it('pack create refuses -o ending in .smolmachine, in any case, naming the stem (src/cli/pack.rs:189-208)', async () => {
+      const result = await sim(['pack', 'create', '--image', 'r/x:1', '-o', join(data.scratch, 'p.SmolMachine')]);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stderr, `Error: config operation failed: pack create: --output names the executable stub, not the .smolmachine sidecar (which is created automatically as '<output>.smolmachine'). Use --output ${join(data.scratch, 'p')} instead.\n`);
+    });
+  });
+
   describe('machine cp progress', () => {
     const SIZE = String.raw`\d+(?:\.\d) (?:B|KB|MB|GB)|\d+ B`;
 

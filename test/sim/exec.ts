@@ -1,8 +1,8 @@
 /** `smolvm machine exec`: runs a command for real inside the machine's root folder. */
 import type { ChildProcess } from 'node:child_process';
 import { basename } from 'node:path';
-import { durationValue, flag, parseArgs, value, values, type CommandSpec } from './args';
-import { agentError, ExitRequest, SimError } from './errors';
+import { durationValue, envSpecs, flag, parseArgs, value, values, type CommandSpec } from './args';
+import { agentError, ExitRequest, SimError, vmNotFound } from './errors';
 import { faultPoint, tarExitFault } from './faults';
 import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, resolveGuestUser, spawnInGuest } from './guest';
 import { validateName } from './names';
@@ -71,7 +71,7 @@ export async function execCommand(argv: string[]): Promise<void> {
   const guest = prepareCommand(record, command, {
     user: record.user ?? undefined,
     workdir: value(parsed, 'workdir'),
-    env: values(parsed, 'env'),
+    env: envSpecs(values(parsed, 'env')),
     timeoutMs: durationValue(parsed, 'timeout'),
     mode,
     tty: flag(parsed, 'tty'),
@@ -92,12 +92,9 @@ export async function execCommand(argv: string[]): Promise<void> {
 /** The checks smolvm does before talking to the agent: the machine exists and runs. */
 export function connect(name: string): MachineRecord {
   const record = readRecord(name);
-  if (!record) throw agentError('connect', `machine '${name}' not found`);
-  const state = effectiveState(record);
-  if (state === 'frozen') {
-    throw agentError('connect', `machine '${name}' is frozen as a reusable fork base; fork it again, or delete its descendants and stop it before restarting`);
-  }
-  if (state !== 'running') {
+  if (!record) throw vmNotFound(name);
+  // A frozen fork base gets no message of its own (src/cli/vm_common.rs:66-124).
+  if (effectiveState(record) !== 'running') {
     throw agentError('connect', `machine '${name}' is not running. Use 'smolvm machine start --name ${name}' first.`);
   }
   return record;

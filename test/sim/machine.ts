@@ -1,14 +1,14 @@
 /** `smolvm machine ls | status | create | start | stop | delete | data-dir`. */
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync, writeFileSync } from 'node:fs';
-import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
-import { configError, SimError } from './errors';
+import { envSpecs, flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
+import { agentError, configError } from './errors';
 import { runInitCommands } from './exec';
 import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
 import { allowCidrs, resolveEgress, type Egress } from './egress';
 import { validateName } from './names';
-import { out, readStdinLine } from './output';
+import { err, out, readStdinLine } from './output';
 import { createBaseRootfs } from './rootfs';
 import { extractSidecar, readSidecar, remapOwnership, type PackManifest } from './smolmachine';
 import { stopGuestSessions } from './sessions';
@@ -144,14 +144,14 @@ export async function startCommand(argv: string[]): Promise<void> {
 function markRunning(name: string): MachineRecord | undefined {
   const record = requireRecord(name);
   if (effectiveState(record) === 'frozen') {
-    throw new SimError(`agent operation failed: connect: machine '${name}' is frozen as a reusable fork base; fork it again, or delete its descendants and stop it before restarting`);
+    throw agentError('start', `'${name}' is frozen because it retains a reusable fork checkpoint; stop it before restarting, or fork it again`);
   }
   if (record.state === 'running') {
     out(`Machine '${name}' already running (PID: ${record.pid})`);
     return undefined;
   }
   const mounts = record.mounts.length > 0 ? ` with ${record.mounts.length} mount(s)` : '';
-  out(`Starting machine '${name}'${mounts}...`);
+  err(`Starting machine '${name}'${mounts}...`);
   const started: MachineRecord = { ...record, state: 'running', pid: fakeVmPid() };
   writeRecord(started);
   appendConsole(name, `smolvm-agent: boot complete, machine '${name}' running (pid ${started.pid})`);
@@ -166,10 +166,7 @@ export async function stopCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(STOP_SPEC, argv);
   const name = validateName(value(parsed, 'name') ?? 'default');
   await faultPoint('stop', name);
-  if (!readRecord(name)) {
-    out(`Machine '${name}' not found or not running`);
-    return;
-  }
+  requireRecord(name);
   withMachineLock(name, () => stopMachine(name));
 }
 
@@ -252,7 +249,7 @@ function createOptions(parsed: ParsedArgs): CreateOptions {
   return {
     cpus,
     mem,
-    env: values(parsed, 'env').map((spec) => checkKeyValue('env', spec)),
+    env: envSpecs(values(parsed, 'env')),
     mounts: values(parsed, 'volume').map(parseMount),
     ports: values(parsed, 'port').map((spec) => checkPort(parsed, spec)),
     cidrs: allowCidrs(parsed),

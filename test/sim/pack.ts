@@ -1,7 +1,7 @@
 /** `smolvm pack create`: pull an image (or take a stopped machine) and write OUT + OUT.smolmachine. */
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { parseArgs, unsignedValue, usage, value, type CommandSpec, type ParsedArgs } from './args';
 import { agentError, configError, osErrorText } from './errors';
 import { faultPoint, hostArch } from './faults';
@@ -49,8 +49,11 @@ export async function packCommand(argv: string[]): Promise<void> {
     throw usage(PACK_CREATE_SPEC, 'the following required arguments were not provided:\n  --image <IMAGE>');
   }
   const output = value(parsed, 'output') as string;
-  if (output.endsWith(SIDECAR_EXTENSION)) {
-    throw configError('pack create', `output path '${output}' must not end in ${SIDECAR_EXTENSION}: the sidecar is written as <OUTPUT>${SIDECAR_EXTENSION}`);
+  if (extname(output).toLowerCase() === SIDECAR_EXTENSION) {
+    throw configError(
+      'pack create',
+      `--output names the executable stub, not the .smolmachine sidecar (which is created automatically as '<output>.smolmachine'). Use --output ${output.slice(0, -SIDECAR_EXTENSION.length)} instead.`,
+    );
   }
   const fromVm = value(parsed, 'from-vm');
   await faultPoint('pack', fromVm);
