@@ -261,6 +261,15 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       assert.deepEqual([mode('private'), mode('shared'), mode('empty'), mode('private/key')], ['755', '755', '700', '600']);
     });
 
+    it('pulls over plain http only where crane allows it, https elsewhere, with no alias for the host (ggcr@v0.19.0:pkg/name/registry.go:25-32, 65-101; no --insecure, SMOLVM-SOURCE.md §12.4)', async () => {
+      const port = registry.pushHost.split(':')[1];
+      await ok(['pack', 'create', '--image', `localhost:${port}/bot-bottle/source:v1`, '-o', join(data.scratch, 'via-localhost')]);
+      // 127.1 is 127.0.0.1 to the resolver, but not to crane's rule: https, which a plain registry cannot answer.
+      const refused = await sim(['pack', 'create', '--image', `127.1:${port}/bot-bottle/source:v1`, '-o', join(data.scratch, 'via-short-form')]);
+      assert.equal(refused.exitCode, 1, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`\\nError: agent operation failed: pull image: failed to pull 127\\.1:${port}/bot-bottle/source:v1: error sending request for url \\(https://127\\.1:${port}/v2/\\)`));
+    });
+
     it('writes the sidecar’s assets as one zstd tar of agent-rootfs.tar and layers/<hex>.tar, which the manifest lists (crates/smolvm-pack/src/packer.rs:105-123, assets.rs:20-46, 677-715, format.rs:421-481)', () => {
       const assets = assetsOf(sidecar);
       assert.deepEqual([...assets.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'zstd magic');

@@ -256,9 +256,13 @@ describe('smolvm stand-in', function () {
 
     it('refuses a second concurrent exec with SMOLVM_SIM_BUSY_EXEC=1', async () => {
       const env = { SMOLVM_SIM_BUSY_EXEC: '1' };
-      const first = sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'sleep', '1.5'], env);
-      await new Promise((r) => setTimeout(r, 600));
+      const release = join(machineRootfs(data.dataDir, 'bot-bottle-a'), 'var/tmp/release-busy');
+      const first = sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'sh', '-c', 'until [ -e /var/tmp/release-busy ]; do sleep 0.05; done'], env);
+      const sessions = join(data.dataDir, 'machines', 'bot-bottle-a', 'sessions');
+      const liveExec = (n: string) => n.startsWith('exec-') && existsSync(`/proc/${n.slice('exec-'.length)}`);
+      await waitUntil(() => existsSync(sessions) && readdirSync(sessions).some(liveExec), 30_000);
       assertSmolvmError(await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true'], env), /busy/);
+      writeFileSync(release, '');
       assert.equal((await first).exitCode, 0);
       assert.equal((await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true'], env)).exitCode, 0);
     });
