@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipLayer, MEDIA, pushImage, startRegistry, tarDirectory, type Layer, type Registry } from '../support/registry';
@@ -359,6 +360,14 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     it('-e KEY passes smolvm’s own $KEY, and -e =VALUE is dropped (src/util.rs:78-106)', async () => {
       const printed = await ok(['machine', 'exec', '--name', 'starter', '-e', 'FROM_HOST', '-e', '=dropped', '-e', 'UNSET_ON_HOST', '--', 'sh', '-c', 'echo "$FROM_HOST ${UNSET_ON_HOST-unset}"'], { FROM_HOST: 'carried' });
       assert.equal(printed, 'carried unset\n');
+    });
+
+    it('data-dir prints the hash-named cache folder, the new HOME’s under SMOLVM_DATA_DIR (src/agent/manager.rs:235-237, 504-510; src/process.rs:919-963)', async () => {
+      await createRunningMachine(data.dataDir, 'hashed', ['--image', 'node:22']);
+      const printed = (await ok(['machine', 'data-dir', '--name', 'hashed'])).trim();
+      const hash = createHash('sha256').update('hashed').digest('hex').slice(0, 16);
+      assert.equal(printed, join(data.dataDir, '.cache', 'smolvm', 'vms', hash));
+      assert.match(readFileSync(join(printed, 'agent-console.log'), 'utf8'), /boot complete/);
     });
 
     it('pack create refuses -o ending in .smolmachine, in any case, naming the stem (src/cli/pack.rs:189-208)', async () => {

@@ -1,6 +1,7 @@
 /** `smolvm machine ls | status | create | start | stop | delete | data-dir`. */
 import { randomBytes } from 'node:crypto';
-import { existsSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { envSpecs, flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
 import { agentError, configError } from './errors';
 import { runInitCommands } from './exec';
@@ -14,7 +15,7 @@ import { extractSidecar, readSidecar, remapOwnership, type PackManifest } from '
 import { stopGuestSessions } from './sessions';
 import {
   appendConsole, consoleLogPath, discardMachineDir, effectiveState, listRecords, machineDir, publicView, readRecord,
-  requireRecord, reserveMachineDir, rootfsDir, withMachineLock, writeRecord, type MachineRecord, type MountSpec,
+  requireRecord, reserveMachineDir, rootfsDir, vmDataDir, withMachineLock, writeRecord, type MachineRecord, type MountSpec,
 } from './state';
 export const DEFAULT_CPUS = 4;
 export const DEFAULT_MEMORY_MIB = 8192;
@@ -122,7 +123,11 @@ export async function dataDirCommand(argv: string[]): Promise<void> {
   const name = validateName(value(parsed, 'name') as string);
   await faultPoint('data-dir', name);
   requireRecord(name);
-  out(machineDir(name));
+  const link = vmDataDir(name);
+  mkdirSync(dirname(link), { recursive: true });
+  rmSync(link, { force: true });
+  symlinkSync(machineDir(name), link);
+  out(link);
 }
 
 export async function startCommand(argv: string[]): Promise<void> {
