@@ -370,6 +370,18 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       assert.match(readFileSync(join(printed, 'agent-console.log'), 'utf8'), /boot complete/);
     });
 
+    it('text status prints the resolved state, and an unknown name is `vm not found` (src/cli/vm_common.rs:2415-2465)', async () => {
+      assert.equal(await ok(['machine', 'status', '--name', 'image-source']), "Machine 'image-source': created\n");
+      assert.deepEqual(await sim(['machine', 'status', '--name', 'nobody']).then((r) => [r.exitCode, r.stderr]), [1, 'Error: vm not found: nobody\n']);
+    });
+
+    it('text ls has eight columns under 88 dashes, disks at their 20/10 GiB defaults (src/cli/vm_common.rs:2573-2598, src/data/storage.rs:10,13)', async () => {
+      const lines = (await ok(['machine', 'ls'])).split('\n');
+      assert.equal(lines[0], 'NAME                 STATE         CPUS     MEMORY  MOUNTS   PORTS  STORAGE  OVERLAY');
+      assert.equal(lines[1], '-'.repeat(88));
+      assert.ok(lines.includes('image-source         created          4   8192 MiB       0       0   20 GiB   10 GiB'), lines.join('\n'));
+    });
+
     it('pack create refuses -o ending in .smolmachine, in any case, naming the stem (src/cli/pack.rs:189-208)', async () => {
       const result = await sim(['pack', 'create', '--image', 'r/x:1', '-o', join(data.scratch, 'p.SmolMachine')]);
       assert.equal(result.exitCode, 1);

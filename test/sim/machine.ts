@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { envSpecs, flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
-import { agentError, configError } from './errors';
+import { agentError, configError, vmNotFound } from './errors';
 import { runInitCommands } from './exec';
 import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
@@ -19,6 +19,8 @@ import {
 } from './state';
 export const DEFAULT_CPUS = 4;
 export const DEFAULT_MEMORY_MIB = 8192;
+const DEFAULT_STORAGE_GIB = 20;
+const DEFAULT_OVERLAY_GIB = 10;
 
 const NAME_OPTION = { long: 'name', short: 'n', value: 'NAME' };
 
@@ -93,14 +95,16 @@ export async function lsCommand(argv: string[]): Promise<void> {
   printTable(records);
 }
 
+/** `list_vms` (src/cli/vm_common.rs:2573-2598); unset disk sizes show the defaults, 20 and 10 GiB (src/data/storage.rs:10,13). */
 function printTable(records: MachineRecord[]): void {
-  const row = (cells: string[]): string =>
-    [cells[0].padEnd(20), cells[1].padEnd(12), cells[2].padStart(5), cells[3].padStart(10), cells[4].padStart(7), cells[5].padStart(7)].join(' ');
-  out(row(['NAME', 'STATE', 'CPUS', 'MEMORY', 'MOUNTS', 'PORTS']));
-  out('-'.repeat(66));
+  const widths = [-20, -12, 5, 10, 7, 7, 8, 8];
+  const row = (cells: string[]): string => cells.map((cell, i) => (widths[i] < 0 ? cell.padEnd(-widths[i]) : cell.padStart(widths[i]))).join(' ');
+  out(row(['NAME', 'STATE', 'CPUS', 'MEMORY', 'MOUNTS', 'PORTS', 'STORAGE', 'OVERLAY']));
+  out('-'.repeat(88));
   for (const record of records) {
     const name = record.name.length > 18 ? `${record.name.slice(0, 15)}...` : record.name;
-    out(row([name, effectiveState(record), String(record.cpus), `${record.memory_mib} MiB`, String(record.mounts.length), String(record.ports.length)]));
+    const disks = [`${record.storage_gb ?? DEFAULT_STORAGE_GIB} GiB`, `${record.overlay_gb ?? DEFAULT_OVERLAY_GIB} GiB`];
+    out(row([name, effectiveState(record), String(record.cpus), `${record.memory_mib} MiB`, String(record.mounts.length), String(record.ports.length), ...disks]));
   }
 }
 
@@ -114,8 +118,10 @@ export async function statusCommand(argv: string[]): Promise<void> {
     out(JSON.stringify(publicView(record), null, 2));
     return;
   }
-  const running = record && effectiveState(record) === 'running';
-  out(running ? `Machine '${name}': running (PID: ${record.pid})` : `Machine '${name}': not running`);
+  // src/cli/vm_common.rs:2415-2465: frozen, running (PID), any other state, or not found.
+  if (!record) throw vmNotFound(name);
+  const state = effectiveState(record);
+  out(state === 'running' ? `Machine '${name}': running (PID: ${record.pid})` : `Machine '${name}': ${state}`);
 }
 
 export async function dataDirCommand(argv: string[]): Promise<void> {
