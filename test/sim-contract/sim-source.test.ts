@@ -382,6 +382,20 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       assert.ok(lines.includes('image-source         created          4   8192 MiB       0       0   20 GiB   10 GiB'), lines.join('\n'));
     });
 
+    it('create names a bad name’s first problem; other commands only find no such machine (src/data/mod.rs:55-103, src/cli/vm_common.rs:586-587)', async () => {
+      const cases: Array<[string, string]> = [
+        ['dot.name', "machine name contains invalid character: '.'"],
+        ['a/b', 'machine name cannot contain path separators'],
+        ['double--hyphen', 'machine name cannot contain consecutive hyphens'],
+        ['-leading', 'machine name must start with a letter or digit (got: "-leading")'],
+      ];
+      for (const [name, problem] of cases) {
+        const result = await sim(['machine', 'create', `--name=${name}`]);
+        assert.equal(result.stderr, `Error: config operation failed: create machine: ${problem}\n`, name);
+      }
+      assert.equal((await sim(['machine', 'start', '--name', 'dot.name'])).stderr, 'Error: vm not found: dot.name\n');
+    });
+
     it('pack create refuses -o ending in .smolmachine, in any case, naming the stem (src/cli/pack.rs:189-208)', async () => {
       const result = await sim(['pack', 'create', '--image', 'r/x:1', '-o', join(data.scratch, 'p.SmolMachine')]);
       assert.equal(result.exitCode, 1);

@@ -8,7 +8,7 @@ import { runInitCommands } from './exec';
 import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
 import { allowCidrs, resolveEgress, type Egress } from './egress';
-import { validateName } from './names';
+import { validateName, validateNewName } from './names';
 import { err, out, readStdinLine } from './output';
 import { createBaseRootfs } from './rootfs';
 import { extractSidecar, readSidecar, remapOwnership, type PackManifest } from './smolmachine';
@@ -215,7 +215,7 @@ export async function deleteCommand(argv: string[]): Promise<void> {
 
 export async function createCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(CREATE_SPEC, argv);
-  const name = validateName(value(parsed, 'name') ?? `machine-${randomBytes(4).toString('hex')}`);
+  const name = validateNewName(value(parsed, 'name') ?? `machine-${randomBytes(4).toString('hex')}`);
   const options = createOptions(parsed);
   requireRoot();
   await faultPoint('create', name);
