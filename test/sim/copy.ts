@@ -72,7 +72,7 @@ async function download(transfer: Transfer): Promise<void> {
   const source = await openForRead(guestHostPath(transfer), 'read file', transfer.guestPath);
   const target = await openForWrite(transfer.localPath, 'write local file', transfer.localPath);
   const label = `Downloading ${transfer.guestPath} -> ${transfer.localPath}`;
-  await pump(source, target, new Progress(label, undefined), transfer.machine);
+  await pump(source, target, new Progress(label, undefined), transfer.machine, transfer.localPath);
 }
 
 interface UploadMeta {
@@ -87,7 +87,7 @@ async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
   const targetPath = guestHostPath(transfer);
   const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
   const progress = new Progress(`Uploading ${transfer.localPath} -> ${transfer.guestPath}`, source.size);
-  await pump(source, target, progress, transfer.machine, source.size <= SINGLE_SHOT_MAX_BYTES);
+  await pump(source, target, progress, transfer.machine, targetPath, source.size <= SINGLE_SHOT_MAX_BYTES);
   chmodSync(targetPath, mode);
   chownSync(targetPath, meta.uid, meta.gid);
 }
@@ -123,7 +123,7 @@ async function openForWrite(path: string, operation: string, shownPath: string):
  * Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm's progress on stderr. An upload
  * of at most 1 MiB goes in one shot and shows only its final line (src/agent/client.rs:2083-2089).
  */
-async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, progress: Progress, machine: string, oneShot = false): Promise<void> {
+async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, progress: Progress, machine: string, targetPath: string, oneShot = false): Promise<void> {
   const rate = cpRateFault(machine);
   const buffer = Buffer.alloc(rate ? Math.max(1, Math.min(CHUNK_BYTES, Math.floor(rate / 10))) : CHUNK_BYTES);
   let done = 0;
@@ -138,7 +138,7 @@ async function pump(source: { handle: FileHandle; size: number }, target: FileHa
       if (!oneShot) progress.update(done);
       if (!halfwayPassed && done * 2 >= source.size) {
         halfwayPassed = true;
-        await faultPoint('cp:write', machine);
+        await faultPoint('cp:write', machine, targetPath);
       }
     }
   } finally {

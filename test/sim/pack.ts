@@ -9,7 +9,6 @@ import { exportLayer, extractLayer, mergeLayers } from './layers';
 import { validateName } from './names';
 import { out } from './output';
 import { parseReference, pullImage, type ImageReference, type PulledImage } from './registry-pull';
-import { removeOnSignal } from './signals';
 import { writeSidecar, type LayerEntry, type PackManifest } from './smolmachine';
 import { dataDir, readRecord, rootfsDir, type MachineRecord } from './state';
 import { SIM_VERSION } from './version';
@@ -65,7 +64,6 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
   const ref = parseReference(image);
   const platform = platformOf(value(parsed, 'oci-platform'));
   const staging = makeStagingDir(value(parsed, 'staging-dir'));
-  const forgetStaging = removeOnSignal(staging);
   try {
     out('Starting agent VM...');
     await faultPoint('pack:pull');
@@ -77,7 +75,6 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
     await finalizePack(output, assets, imageManifest(parsed, image, pulled.image, layer));
   } finally {
     rmSync(staging, { recursive: true, force: true });
-    forgetStaging();
   }
 }
 
@@ -224,7 +221,6 @@ async function packStoppedMachine(parsed: ParsedArgs, name: string, output: stri
     throw agentError('pack from VM', `VM '${name}' is running. Stop it first with: smolvm machine stop --name ${name}`);
   }
   const staging = makeStagingDir(value(parsed, 'staging-dir'));
-  const forgetStaging = removeOnSignal(staging);
   try {
     out(`Packing VM '${name}' snapshot...`);
     collectBaseAssets();
@@ -232,7 +228,6 @@ async function packStoppedMachine(parsed: ParsedArgs, name: string, output: stri
     await finalizePack(output, assets, machineManifest(parsed, record, exportFlattened(rootfsDir(name), assets)));
   } finally {
     rmSync(staging, { recursive: true, force: true });
-    forgetStaging();
   }
 }
 
@@ -263,7 +258,7 @@ async function finalizePack(output: string, assets: string, manifest: PackManife
   process.stdout.write(`\r${SPINNER_FRAME} ${ASSEMBLING}\x1b[K`);
   try {
     writeLauncher(output, sidecar);
-    sidecarSize = await writeSidecar(sidecar, assets, manifest, { afterFirstChunk: () => faultPoint('pack:write') });
+    sidecarSize = await writeSidecar(sidecar, assets, manifest, { afterFirstChunk: () => faultPoint('pack:write', undefined, sidecar) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code) throw agentError('pack binary', `${output}: ${osErrorText(error)}`);
     throw error;

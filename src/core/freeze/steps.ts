@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ToolError, UserError } from '../errors';
+import { CancelledError, ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
@@ -181,12 +181,13 @@ export const keepSnapshot: FreezeStep = {
   id: 'keep',
   title: 'Keeping the snapshot',
   weight: 4,
+  commits: true,
   async run(ctx, s) {
     const stagedSidecar = s.stagedLauncher! + SMOLMACHINE_SUFFIX;
     const sidecarBytes = await fileSize(stagedSidecar);
     if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
     const sha256 = await sha256File(stagedSidecar, ctx.signal);
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted) throw new CancelledError();
     const record: SnapshotRecord = {
       version: 1,
       slug: s.slug,
