@@ -48,14 +48,26 @@ export async function* filterTar(input: AsyncIterable<Buffer>, decide: (entry: T
       continue;
     }
     const entry = { path: pax.path ?? longName ?? ustarName(header), type, linkpath: pax.linkpath ?? longLink ?? cString(header.subarray(157, 257)) };
+    const headers = type === 'S' ? [header, ...(await sparseExtensions(reader, header))] : [header];
     const keep = decide(entry) === 'keep';
     if (keep) yield* pending;
-    if (keep) yield header;
+    if (keep) yield* headers;
     yield* reader.pass(padded, keep);
     pending = [];
     longName = longLink = undefined;
     pax = {};
   }
+}
+
+/** An old GNU sparse header's extension blocks: each ends with a flag saying whether another follows. */
+async function sparseExtensions(reader: BlockReader, header: Buffer): Promise<Buffer[]> {
+  const blocks: Buffer[] = [];
+  for (let more = header[482] !== 0; more; ) {
+    const block = (await reader.read(BLOCK)) ?? truncated();
+    blocks.push(block);
+    more = block[504] !== 0;
+  }
+  return blocks;
 }
 
 function ustarName(header: Buffer): string {
