@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
-import { durationValue, flag, parseArgs, value, values, type CommandSpec } from './args';
-import { agentError, ExitRequest, SimError } from './errors';
+import { durationValue, envSpecs, flag, parseArgs, value, values, type CommandSpec } from './args';
+import { agentError, ExitRequest, SimError, vmNotFound } from './errors';
 import { delayAimedAt, faultPoint, tarExitFault } from './faults';
 import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, resolveGuestUser, resolveInRoot, spawnInGuest } from './guest';
 import { validateName } from './names';
@@ -16,6 +16,7 @@ import { appendConsole, effectiveState, readRecord, rootfsDir, type MachineRecor
 
 /** smolvm cuts exec output at 11 MiB; files must move with `machine cp`. */
 export const EXEC_OUTPUT_CAP = 11 * 1024 * 1024;
+const EXEC_RESPONSE_BUDGET = 20 * 1024 * 1024;
 const TIMEOUT_EXIT = 124;
 
 const EXEC_SPEC: CommandSpec = {
@@ -73,7 +74,7 @@ export async function execCommand(argv: string[]): Promise<void> {
   const guest = prepareCommand(record, command, {
     user: record.user ?? undefined,
     workdir: value(parsed, 'workdir'),
-    env: values(parsed, 'env'),
+    env: envSpecs(values(parsed, 'env')),
     timeoutMs: durationValue(parsed, 'timeout'),
     mode,
     tty: flag(parsed, 'tty'),
@@ -94,12 +95,9 @@ export async function execCommand(argv: string[]): Promise<void> {
 /** The checks smolvm does before talking to the agent: the machine exists and runs. */
 export function connect(name: string): MachineRecord {
   const record = readRecord(name);
-  if (!record) throw agentError('connect', `machine '${name}' not found`);
-  const state = effectiveState(record);
-  if (state === 'frozen') {
-    throw agentError('connect', `machine '${name}' is frozen as a reusable fork base; fork it again, or delete its descendants and stop it before restarting`);
-  }
-  if (state !== 'running') {
+  if (!record) throw vmNotFound(name);
+  // A frozen fork base gets no message of its own (src/cli/vm_common.rs:66-124).
+  if (effectiveState(record) !== 'running') {
     throw agentError('connect', `machine '${name}' is not running. Use 'smolvm machine start --name ${name}' first.`);
   }
   return record;
@@ -153,7 +151,8 @@ export async function runGuestCommand(record: MachineRecord, guest: GuestCommand
   const child = spawnFor(record, guest, archive?.argv ?? guest.argv);
   const written = archive && child.stdout ? writeArchive(child.stdout, archive.file, record.name) : Promise.resolve();
   const captured = guest.mode === 'buffered';
-  const [result] = await Promise.all([collect(child, guest.timeoutMs, { stdout: captured && !archive, stderr: captured }), written]);
+  const capture = { stdout: captured && !archive, stderr: captured };
+  const [result] = await Promise.all([collect(child, guest.timeoutMs, capture, record.image === null), written]);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;
 }
@@ -215,19 +214,27 @@ function forwardStdio(child: ChildProcess): ChildProcess {
   return child;
 }
 
-/** Waits for the guest; `capture` says which of its output to keep (buffered exec) for finish() to print. */
-function collect(child: ChildProcess, timeoutMs: number | undefined, capture: { stdout: boolean; stderr: boolean }): Promise<GuestResult> {
+/**
+ * Waits for the guest; `capture` says which of its output to keep (buffered exec) for finish() to
+ * print. A bare VM's agent reads one byte past the cap and fails (crates/smolvm-agent/src/main.rs:6146-6172);
+ * an image's container stops reading a stream once it holds the cap, so the command meets a closed
+ * pipe (crates/smolvm-agent/src/process.rs:214-264).
+ */
+function collect(child: ChildProcess, timeoutMs: number | undefined, capture: { stdout: boolean; stderr: boolean }, bare: boolean): Promise<GuestResult> {
   const result: GuestResult = { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, overflowed: false, lostConnection: false };
   const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
-  let total = 0;
+  const held = { stdout: 0, stderr: 0 };
+  let truncated = false;
   const take = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
     if (result.overflowed) return;
-    const room = EXEC_OUTPUT_CAP - total;
-    chunks[stream].push(chunk.subarray(0, room));
-    total += Math.min(chunk.length, room);
-    if (chunk.length > room) {
+    chunks[stream].push(chunk);
+    held[stream] += chunk.length;
+    if (held[stream] > EXEC_OUTPUT_CAP && bare) {
       result.overflowed = true;
       if (child.pid) killTree(child.pid);
+    } else if (held[stream] >= EXEC_OUTPUT_CAP && !bare) {
+      truncated = true;
+      child[stream]?.destroy();
     }
   };
   if (capture.stdout) child.stdout?.on('data', take('stdout'));
@@ -242,8 +249,9 @@ function collect(child: ChildProcess, timeoutMs: number | undefined, capture: { 
       if (timer) clearTimeout(timer);
       result.stdout = Buffer.concat(chunks.stdout);
       result.stderr = Buffer.concat(chunks.stderr);
-      result.lostConnection = signal !== null && !result.timedOut && !result.overflowed;
-      result.exitCode = code ?? 128 + 9;
+      const closedPipe = truncated && signal === 'SIGPIPE';
+      result.lostConnection = signal !== null && !result.timedOut && !result.overflowed && !closedPipe;
+      result.exitCode = code ?? (closedPipe ? 128 + 13 : 128 + 9);
       resolve(result);
     });
   });
@@ -251,11 +259,16 @@ function collect(child: ChildProcess, timeoutMs: number | undefined, capture: { 
 
 /** Prints what the guest printed and turns its status into ours (always thrown). */
 function finish(name: string, guest: GuestCommand, result: GuestResult): Error {
+  if (result.overflowed) {
+    return agentError('vm exec', `command output exceeded ${EXEC_OUTPUT_CAP} bytes and was truncated. Use streaming exec (exec_stream / execStream) for large output.`);
+  }
+  const total = result.stdout.length + result.stderr.length;
+  // oversized_output_error (crates/smolvm-agent/src/main.rs:5510-5524), op from src/agent/client.rs:1594.
+  if (total > EXEC_RESPONSE_BUDGET) {
+    return agentError('run command', `command output too large (${total} bytes; limit ${EXEC_RESPONSE_BUDGET}). Redirect large output to a file and download it via the files API — streaming exec is capped at the same output budget.`);
+  }
   process.stdout.write(result.stdout);
   process.stderr.write(result.stderr);
-  if (result.overflowed) {
-    return agentError('exec', `output exceeded the ${EXEC_OUTPUT_CAP} byte limit and was cut; use 'smolvm machine cp' to move files`);
-  }
   if (result.timedOut) return new ExitRequest(TIMEOUT_EXIT);
   if (result.lostConnection) return agentError('exec', `connection to machine '${name}' lost (the machine stopped)`);
   return new ExitRequest(withTarFault(name, guest, result.exitCode));
