@@ -44,7 +44,7 @@ export const probeExec: FreezeStep = {
  * so its JSON list says whether the machine is gone or not running; smolvm's own words follow.
  */
 async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSignal): Promise<ToolError> {
-  const said = error.stderrTail.trim() || '<no output>';
+  const said = error.reason || '<no output>';
   const status = error.exitCode === undefined ? error.message : `exit ${error.exitCode}: ${said}`;
   const listed = await runTool(s.run, s.tools.smolvm.list(), { signal }).then(
     (machines) => ({ machine: machines.find((m) => m.name === s.machine) }),
@@ -54,7 +54,7 @@ async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSigna
   if (listed && !listed.machine) detail = `There is no machine ${s.machine} any more: smolvm lists none of that name (${status}). Refresh the Bottles view.`;
   else if (listed?.machine && listed.machine.state !== 'running')
     detail = `${s.machine} is ${listed.machine.state}, not running (${status}). Start it, then freeze again.`;
-  return new ToolError(error.command, error.exitCode, error.stderrTail, detail);
+  return new ToolError(error.command, error.exitCode, error.stderrTail, detail, error.toolReason);
 }
 
 /**
