@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
 import { runTool } from '../../src/core/run';
-import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli } from '../../src/core/tools/smolvm';
+import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli, transferCapEnvironment } from '../../src/core/tools/smolvm';
 import { smolvmErrorLine } from '../../src/core/tools/smolvmRules';
 import type { RunOptions, RunResult } from '../../src/core/run';
 
@@ -151,6 +151,23 @@ describe('smolvm client', () => {
       assert.equal(smolvmErrorLine('Error: unknown flag --x\nUsage: tool [flags]\n'), undefined);
       // A clap usage error is lower case and exits 2 (clap_builder@v4.6.0:clap_builder/src/error/mod.rs:229-249).
       assert.equal(smolvmErrorLine("error: unexpected argument '--x' found\n\nUsage: smolvm machine cp [OPTIONS] <SRC> <DST>\n"), undefined);
+    });
+  });
+
+  describe('the machine cp transfer cap', () => {
+    const GIB = 1024 ** 3;
+    it('is raised for a download only when the 4 GiB default would stop it, or the environment set another cap (crates/smolvm-protocol/src/lib.rs:125, src/agent/client.rs:2246-2260, 2630-2635)', () => {
+      assert.equal(transferCapEnvironment(4 * GIB, {}), undefined, 'a file of exactly the cap passes (next_total > cap)');
+      assert.deepEqual(transferCapEnvironment(4 * GIB + 1, {}), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(4 * GIB + 1) });
+      assert.deepEqual(transferCapEnvironment(1024, { SMOLVM_FILE_TRANSFER_MAX_BYTES: '512' }), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(4 * GIB) });
+      assert.deepEqual(transferCapEnvironment(9 * GIB, { SMOLVM_FILE_TRANSFER_MAX_BYTES: '64G' }), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(9 * GIB) });
+    });
+
+    it('goes on the one cp command as environment, never in its argv', () => {
+      const copy = smolvm.cp({ machine: 'bot-bottle-a', path: '/var/tmp/a.tar' }, { host: '/h/a.tar' }, { expectedBytes: 5 * GIB });
+      assert.deepEqual(copy.argv, ['/opt/smolvm', 'machine', 'cp', 'bot-bottle-a:/var/tmp/a.tar', '/h/a.tar']);
+      assert.deepEqual(copy.env, { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(5 * GIB) });
+      assert.equal(smolvm.cp({ machine: 'bot-bottle-a', path: '/a' }, { host: '/h/a' }).env, undefined);
     });
   });
 

@@ -3,7 +3,7 @@
  * next through FreezeState. `smolmachines.ts` puts them in order.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError, UserError } from '../errors';
@@ -16,12 +16,16 @@ import { runTool } from '../run';
 import { dockerfileForRootfs } from '../committedImage';
 import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
+import { UnexpectedOutputError } from '../tools/command';
 import { startEphemeralRegistry } from './registry';
-import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
+import { parseCopyProgress, SMOLMACHINE_SUFFIX, TRANSFER_CAP_VARIABLE } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
 import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
 
 type FreezeStep = Step<FreezeState>;
+
+/** Left free on the host beside the archive: the files made next to it, and what else runs there. */
+const HOST_ROOM_MARGIN_BYTES = 64 * 1024 * 1024;
 
 export const probeExec: FreezeStep = {
   id: 'probe',
@@ -91,21 +95,34 @@ export const copyArchiveOut: FreezeStep = {
     // The archive lands in the temp folder, and machine cp reads a host path with ":" as a machine.
     if (tmpdir().includes(':'))
       throw new UserError(`The temp folder ${tmpdir()} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`);
+    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
+    await ensureHostRoom(tmpdir(), size);
     const workDir = await makeOwnedTempDir('vm-commit');
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
-    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
+    const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }, { expectedBytes: size });
+    const cap = copy.env?.[TRANSFER_CAP_VARIABLE];
+    if (cap) ctx.log.info(`  the archive is ${formatBytes(size)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
-    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
-      signal: ctx.signal,
-      onLine: (_stream, line) => reportCopy(ctx, line, size),
-    });
+    await runTool(s.run, copy, { signal: ctx.signal, onLine: (_stream, line) => reportCopy(ctx, line, size) });
     s.archiveBytes = await fileSize(s.archive);
+    if (s.archiveBytes !== size) throw new Error(`smolvm machine cp wrote ${s.archiveBytes ?? 'no'} bytes of the ${size}-byte archive to ${s.archive}.`);
     await removeVmArchive(s);
   },
 };
+
+/** Room for the archive and a margin for the files made beside it, or a UserError before anything is copied. */
+async function ensureHostRoom(dir: string, archiveBytes: number): Promise<void> {
+  const stats = await statfs(dir);
+  const free = stats.bavail * stats.bsize;
+  if (free >= archiveBytes + HOST_ROOM_MARGIN_BYTES) return;
+  throw new UserError(
+    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the temp folder ${dir} has ${formatBytes(free)} free. ` +
+      'Nothing was copied. Free some space there, or start VS Code with TMPDIR set to a folder on a disk with more room.',
+  );
+}
 
 export const buildImage: FreezeStep = {
   id: 'build',
@@ -212,20 +229,20 @@ async function removeVmArchive(s: FreezeState): Promise<void> {
   await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
-/** The size of a file in the VM, or undefined when `stat` cannot tell (the copy then shows no fraction). */
-async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number | undefined> {
-  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal }).catch(() => undefined);
-  const size = Number(stat?.stdout.trim());
-  return stat && /^\d+$/.test(stat.stdout.trim()) && size > 0 ? size : undefined;
+/** The size of a file in the VM, from `stat` (GNU and busybox both know `-c %s`). */
+async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number> {
+  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal });
+  const printed = stat.stdout.trim();
+  if (!/^\d+$/.test(printed)) throw new UnexpectedOutputError(`stat -c %s ${path} in ${s.machine}`, 'a size in bytes', stat.stdout);
+  return Number(printed);
 }
 
-/** A fraction only when the size is known; smolvm rounds what it has copied, so it is capped at 1. */
-function reportCopy(ctx: StepContext, line: string, size: number | undefined): void {
+/** smolvm rounds what it has copied, so the fraction is capped at 1. */
+function reportCopy(ctx: StepContext, line: string, size: number): void {
   const progress = parseCopyProgress(line);
   if (!progress) return;
-  const copied = formatBytes(progress.bytes);
-  if (size === undefined) ctx.progress(0, `${copied} copied, ${progress.rate}`);
-  else ctx.progress(Math.min(1, progress.bytes / size), `${copied} of ${formatBytes(size)}, ${progress.rate}`);
+  const fraction = size === 0 ? 1 : Math.min(1, progress.bytes / size);
+  ctx.progress(fraction, `${formatBytes(progress.bytes)} of ${formatBytes(size)} (${Math.floor(fraction * 100)}%), ${progress.rate}`);
 }
 
 function needTool<T>(tool: T | undefined, name: string): T {

@@ -136,8 +136,10 @@ export class SmolvmCli {
     return [this.bin, 'machine', 'exec', '--name', validateMachineName(name), ...execFlags(options), '--', ...command];
   }
 
-  cp(from: CopyEnd, to: CopyEnd): ToolCommand<void> {
-    return smolvmCommand({ argv: [this.bin, 'machine', 'cp', copyEnd(from), copyEnd(to)], parse: () => undefined });
+  /** `expectedBytes`, a download's size when known, raises smolvm's transfer cap for this copy when it must. */
+  cp(from: CopyEnd, to: CopyEnd, options: { expectedBytes?: number } = {}): ToolCommand<void> {
+    const env = options.expectedBytes === undefined ? undefined : transferCapEnvironment(options.expectedBytes, process.env);
+    return smolvmCommand({ argv: [this.bin, 'machine', 'cp', copyEnd(from), copyEnd(to)], env, parse: () => undefined });
   }
 
   dataDir(name: string): ToolCommand<string> {
@@ -157,6 +159,22 @@ export class SmolvmCli {
   private machineCommand(verb: string, name: string): string[] {
     return [this.bin, 'machine', verb, '--name', validateMachineName(name)];
   }
+}
+
+/** smolvm's default `machine cp` cap, FILE_TRANSFER_MAX_TOTAL (crates/smolvm-protocol/src/lib.rs:125). */
+export const TRANSFER_CAP_BYTES = 4 * 1024 ** 3;
+/** Read by the smolvm CLI process itself, for downloads only (src/agent/client.rs:2205-2217, 2630-2635). */
+export const TRANSFER_CAP_VARIABLE = 'SMOLVM_FILE_TRANSFER_MAX_BYTES';
+
+/**
+ * What a download of `bytes` adds to smolvm's environment: smolvm stops a download once it has
+ * streamed more than its cap (src/agent/client.rs:2246-2260), 4 GiB unless the variable says
+ * otherwise. Nothing when the default lets it through; else the variable, never below the default,
+ * which also overrides a smaller value in the inherited environment.
+ */
+export function transferCapEnvironment(bytes: number, inherited: Readonly<Record<string, string | undefined>>): Record<string, string> | undefined {
+  if (bytes <= TRANSFER_CAP_BYTES && inherited[TRANSFER_CAP_VARIABLE] === undefined) return undefined;
+  return { [TRANSFER_CAP_VARIABLE]: String(Math.max(bytes, TRANSFER_CAP_BYTES)) };
 }
 
 /** Every smolvm command's failure is told by smolvm's own error line. */
