@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { CancelledError } from '../../src/core/errors';
@@ -135,19 +135,30 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     assert.ok(!readdirSync(`${world.rootfs(machine)}/var/tmp`).some((n) => n.startsWith('.bot-bottle-commit')), 'no archive is left in the VM');
   });
 
-  it('freezes with an uncompressed archive through a pull host name the VM knows, to the same files', async () => {
-    const machine = world.createRunningBottle('plain');
-    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP]);
+  it('freezes with an uncompressed archive through a pull host name the VM knows, to the same files, leaving out a mounted host folder from the space check and the archive alike', async () => {
+    const machine = 'bot-bottle-plain';
+    const hostFolder = join(world.root, 'plain project');
+    mkdirSync(hostFolder);
+    writeFileSync(join(hostFolder, 'secret.txt'), 'stays on the host\n');
+    world.sim('machine', 'create', '--name', machine, '--image', 'node:22', '-v', `${hostFolder}:/workspace`);
+    world.sim('machine', 'start', '--name', machine);
+    assert.equal(world.sim('machine', 'exec', '--name', machine, '--', 'cat', '/workspace/secret.txt'), 'stays on the host\n', 'tar in the VM would see the host folder');
+    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP, 'workspace']);
     const logFrom = world.toolLog.lines.length;
+    const mainFrom = world.log.lines.length;
 
     const snapshot = await freezeBottle(services({ compression: 'none', pullHost: 'host.smolvm.internal' }), 'plain', { signal: signal() });
 
     assert.equal(snapshot.record?.compression, 'none');
+    assert.deepEqual(snapshot.record?.mountsLeftOut, ['/workspace']);
     const lines = world.toolLog.lines.slice(logFrom);
-    assert.ok(lines.some((l) => /tar --create --exclude=\.\/proc .*--file=\/var\/tmp\/\.bot-bottle-commit\.tar /.test(l)), 'tar without --gzip, to a .tar');
-    assert.ok(lines.some((l) => l.includes('df -Pk /var/tmp')) && lines.some((l) => l.includes('du -skx')), 'free space was checked first');
+    assert.ok(lines.some((l) => /tar --create --exclude=\.\/proc .*--exclude=\.\/workspace --file=\/var\/tmp\/\.bot-bottle-commit\.tar /.test(l)), 'tar without --gzip, to a .tar, without the mount');
+    assert.ok(lines.some((l) => l.includes('df -Pk /var/tmp')) && lines.some((l) => l.includes('du -sk --exclude=/proc') && l.includes('--exclude=/workspace /')), 'free space was checked first, for what tar archives');
+    assert.ok(world.log.lines.slice(mainFrom).includes('Left out of the snapshot: /workspace (a host folder).'));
     assert.match(pullReferences().at(-1) ?? '', /^host\.smolvm\.internal:\d+\//);
-    assert.deepEqual(shape(restoreTree(snapshot.sidecar, 'check-plain')), shape(original));
+    const restored = restoreTree(snapshot.sidecar, 'check-plain');
+    assert.ok(![...restored.keys()].some((path) => path.startsWith('workspace')), 'nothing of the host folder is in the snapshot');
+    assert.deepEqual(shape(restored), shape(original));
   });
 
   it('refuses an uncompressed archive when the VM’s /var/tmp is short, keeping the last good snapshot', async () => {

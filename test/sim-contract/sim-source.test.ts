@@ -3,7 +3,7 @@
  * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { downloadCap } from '../sim/copy';
 import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
@@ -166,6 +166,19 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       const result = await sim(['machine', 'cp', small, 'copier:/var/tmp/small'], { SMOLVM_SIM_CP_RATE: String(512 * 1024) });
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, new RegExp(`^Uploading ${small} -> /var/tmp/small: 1\\.0 MB / 1\\.0 MB \\(100\\.0%, (${SIZE})/s\\)\\n$`));
+    });
+  });
+
+  describe('machine create -v', () => {
+    it('the guest sees the host folder at its path, as virtiofs tagged smolvm<i> in its mount table, read-only with :ro (src/data/storage.rs:210-212, crates/smolvm-agent/src/storage.rs:3389-3450, crates/smolvm-agent/src/main.rs:3588-3595)', async () => {
+      const shared = join(data.scratch, 'shared folder');
+      mkdirSync(shared);
+      writeFileSync(join(shared, 'notes.txt'), 'from the host\n');
+      await createRunningMachine(data.dataDir, 'mounted', ['--image', 'node:22', '-v', `${shared}:/workspace`, '-v', `${shared}:/srv/read only:ro`]);
+      const seen = await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'cat /workspace/notes.txt; grep virtiofs /proc/self/mounts; echo x > "/srv/read only/y" || echo refused']);
+      assert.equal(seen, 'from the host\nsmolvm0 /workspace virtiofs rw,relatime 0 0\nsmolvm1 /srv/read\\040only virtiofs ro,relatime 0 0\nrefused\n');
+      await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'echo back > /workspace/reply.txt']);
+      assert.equal(readFileSync(join(shared, 'reply.txt'), 'utf8'), 'back\n', 'writes reach the host folder');
     });
   });
 

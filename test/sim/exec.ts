@@ -137,7 +137,7 @@ function guestEnvironment(record: MachineRecord, request: CommandRequest): Recor
 }
 
 function spawnDetached(record: MachineRecord, guest: GuestCommand): number {
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true, user: guest.user });
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true, user: guest.user, mounts: record.mounts });
   child.unref();
   appendConsole(record.name, `exec (detached, pid ${child.pid}): ${guest.argv.join(' ')}`);
   return child.pid ?? 0;
@@ -148,7 +148,7 @@ export async function runGuestCommand(record: MachineRecord, guest: GuestCommand
   const stdio =
     guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user });
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user, mounts: record.mounts });
   const result = await collect(child, guest.timeoutMs);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;

@@ -20,7 +20,8 @@ import { UnexpectedOutputError } from '../tools/command';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX, TRANSFER_CAP_VARIABLE } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
-import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { archiveExcludes, describeLeftOut, findMounts, mountsLeftOut } from './mounts';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -37,9 +38,14 @@ export const probeExec: FreezeStep = {
     });
     if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
-    s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
+    const machine = await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal });
+    s.machineSettings = settingsOf(machine);
     ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
     for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
+    s.mounts = await findMounts(s, machine.mountCount, ctx.signal);
+    const leftOut = mountsLeftOut(s);
+    if (leftOut.length > 0) ctx.log.info(`  left out of the snapshot: ${describeLeftOut(leftOut)}; botBottle.freeze.includeMounts archives them too`);
+    else if (s.includeMounts && s.mounts.length > 0) ctx.log.info(`  the snapshot includes the mounted ${s.mounts.map((m) => m.path).join(', ')}, as botBottle.freeze.includeMounts asks`);
   },
 };
 
@@ -80,7 +86,7 @@ export const archiveRootfs: FreezeStep = {
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
     const gzip = s.compression === 'gzip' ? ['--gzip'] : [];
-    const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`);
+    const excludes = archiveExcludes(s).map((pattern) => `--exclude=${pattern}`);
     const tar = ['tar', '--create', ...gzip, ...excludes, `--file=${vmArchivePath(s.compression)}`, '--directory=/', '.'];
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
@@ -216,6 +222,7 @@ export const keepSnapshot: FreezeStep = {
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
       compression: s.compression,
+      mountsLeftOut: mountsLeftOut(s),
       machineSettings: s.machineSettings,
       tools: s.versions,
       steps: [...ctx.timings],
