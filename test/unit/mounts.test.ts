@@ -45,10 +45,13 @@ describe('the bottle’s mounts in a freeze', () => {
     assert.deepEqual(mountsLeftOut({ mounts: [{ tag: 'smolvm0', path: '/' }] }), [], 'never the whole root');
   });
 
-  it('reads them in the guest, and refuses when the guest shows fewer than smolvm counts (src/cli/vm_common.rs:2469-2520), unless they are included anyway', async () => {
+  it('reads them in the guest unless smolvm counts none, and refuses when the guest shows fewer than smolvm counts (src/cli/vm_common.rs:2469-2520), unless they are included anyway', async () => {
     const { state, asked } = stateWith(MOUNTS);
     assert.equal((await findMounts(state, 2, signal)).length, 3);
-    assert.deepEqual(asked, [['cat', '/proc/self/mounts']]);
+    assert.equal((await findMounts(state, undefined, signal)).length, 3, 'a smolvm that does not count them');
+    assert.deepEqual(asked, [['cat', '/proc/self/mounts'], ['cat', '/proc/self/mounts']]);
+    assert.deepEqual(await findMounts(state, 0, signal), []);
+    assert.equal(asked.length, 2, 'no exec when smolvm counts no mount');
     await assert.rejects(findMounts(stateWith(MOUNTS).state, 4, signal), (error: Error) => error instanceof UserError && /smolvm reports 4 mount\(s\) for bot-bottle-x, but its \/proc\/self\/mounts shows 3 .*Nothing was archived/.test(error.message));
     assert.equal((await findMounts(stateWith(MOUNTS, true).state, 4, signal)).length, 3);
   });

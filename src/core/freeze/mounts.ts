@@ -34,11 +34,13 @@ function unescapeMountField(field: string): string {
 }
 
 /**
- * Reads the bottle's mounts before anything is archived. smolvm counts only `-v` mounts; if the
- * guest shows fewer, the freeze cannot know what to leave out, so it refuses rather than archive
- * a host folder unasked.
+ * Reads the bottle's mounts before anything is archived, unless smolvm counts none (which spares
+ * every freeze of a bottle without `-v` an exec). smolvm counts only `-v` mounts; if the guest
+ * shows fewer, the freeze cannot know what to leave out, so it refuses rather than archive a host
+ * folder unasked.
  */
 export async function findMounts(s: FreezeState, mountCount: number | undefined, signal: AbortSignal): Promise<GuestMount[]> {
+  if (mountCount === 0) return [];
   const read = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['cat', MOUNT_TABLE]), { signal });
   const mounts = parseVirtiofsMounts(read.stdout);
   if (!s.includeMounts && mountCount !== undefined && mounts.length < mountCount) {
