@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
@@ -101,13 +101,13 @@ export const copyArchiveOut: FreezeStep = {
     // The archive lands in the temp folder, and machine cp reads a host path with ":" as a machine.
     if (tmpdir().includes(':'))
       throw new UserError(`The temp folder ${tmpdir()} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`);
-    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
-    await ensureHostRoom(tmpdir(), size);
     const workDir = await makeOwnedTempDir('vm-commit');
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
+    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
+    await ensureHostRoom(workDir, size);
     const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }, { expectedBytes: size });
     const cap = copy.env?.[TRANSFER_CAP_VARIABLE];
     if (cap) ctx.log.info(`  the archive is ${formatBytes(size)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
@@ -119,13 +119,13 @@ export const copyArchiveOut: FreezeStep = {
   },
 };
 
-/** Room for the archive and a margin for the files made beside it, or a UserError before anything is copied. */
+/** Room for the archive and a margin for the files made beside it in `dir`, or a UserError before anything is copied. */
 async function ensureHostRoom(dir: string, archiveBytes: number): Promise<void> {
   const stats = await statfs(dir);
   const free = stats.bavail * stats.bsize;
   if (free >= archiveBytes + HOST_ROOM_MARGIN_BYTES) return;
   throw new UserError(
-    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the temp folder ${dir} has ${formatBytes(free)} free. ` +
+    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the temp folder ${dirname(dir)} has ${formatBytes(free)} free. ` +
       'Nothing was copied. Free some space there, or start VS Code with TMPDIR set to a folder on a disk with more room.',
   );
 }
