@@ -9,6 +9,7 @@ import { freezeContainer, type CommittedImage } from './freeze/container';
 import { freezeBottle } from './freeze/smolmachines';
 import { botBottleSlugProblem } from './botBottleState';
 import { UserError } from './errors';
+import { previewResume, sizeTextProblem, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
 import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
@@ -33,6 +34,7 @@ export type { Machine } from './tools/smolvm';
 export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
 export type { ToolName } from './executables';
 export type { Log } from './log';
+export { parseSizeText, SIZE_LIMITS, sizeAmount, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
 export type { PipelineProgress } from './pipeline';
 
 /** smolvm writes what the agent prints here, in the machine's data folder. */
@@ -50,6 +52,8 @@ export interface ResumePlacement {
   asSlug?: string;
   /** Resume a snapshot that has no record to check it against (the user confirmed a warning). */
   allowUnverified?: boolean;
+  /** Create the machine with this size instead of the recorded one (the user changed it). */
+  size?: MachineSize;
 }
 
 export class BotBottle {
@@ -117,6 +121,16 @@ export class BotBottle {
   /** Resolves to the machine that now runs, and what of the frozen machine's settings it lacks. */
   resume(snapshot: Snapshot, options: OperationOptions & ResumePlacement): Promise<ResumedBottle> {
     return resumeBottle(this.services, snapshot, options);
+  }
+
+  /** What a resume of `snapshot` (with `size`, if the user changed it) gives back and what it cannot: said before it creates anything. */
+  resumePreview(snapshot: Snapshot, size?: MachineSize): ResumePreview {
+    return previewResume(snapshot.record?.machineSettings, size);
+  }
+
+  /** Why `text` cannot be this field of the size of a machine resumed from `snapshot`, or undefined when it can. */
+  resumeSizeProblem(snapshot: Snapshot, field: SizeField, text: string): string | undefined {
+    return sizeTextProblem(field, text, snapshot.record?.machineSettings);
   }
 
   /** Refuses to replace existing files (ExportTargetExistsError) unless `overwrite`. */

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { activityBarItem, contextMenu, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
 import { startContainerService, type ContainerService } from '../support/containers';
 import { isAlive } from '../support/processes';
-import { readSimLog } from '../support/sim';
-import { ROOT, useWorkbench } from './support';
+import { readSimLog, type LoggedCall } from '../support/sim';
+import { dismissToasts, extensionLog, ROOT, useWorkbench, waitForToast } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -26,16 +26,6 @@ async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
   if (process.env.UPDATE_README_SCREENSHOTS !== '1') return;
   mkdirSync(README_SHOTS, { recursive: true });
   copyFileSync(path, join(README_SHOTS, `${name}.png`));
-}
-
-async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
-  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
-  await toast.waitFor({ timeout });
-  return toast.innerText();
-}
-
-async function dismissToasts(page: Page): Promise<void> {
-  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
 }
 
 /** How long the extension must leave smolvm alone before its view counts as settled. */
@@ -63,6 +53,18 @@ async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): P
   await contextMenu(page, row, item);
 }
 
+/** The `machine create` calls the stand-in logged. */
+function creates(simLog: string): LoggedCall[] {
+  return readSimLog(simLog).filter((call) => call.argv[0] === 'machine' && call.argv[1] === 'create');
+}
+
+/** The input box of a step of Resume's Change Size…, once it shows. */
+async function sizeStep(page: Page, slug: string, step: number): Promise<Locator> {
+  const widget = page.locator('.quick-input-widget');
+  await widget.locator('.quick-input-title').filter({ hasText: `Size of the resumed ${slug} (${step}/4)` }).waitFor({ timeout: 30_000 });
+  return widget.locator('input').first();
+}
+
 /** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
 async function expand(page: Page, row: RegExp): Promise<void> {
   const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
@@ -87,7 +89,16 @@ describe('the Bottles view in a real VS Code', function () {
 
   const wb = useWorkbench(() => ({
     demo: true,
-    env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500', SMOLVM_SIM_LOG: simLog },
+    env: {
+      ...containers.env,
+      SMOLVM_SIM_DELAY: 'cp=2500',
+      SMOLVM_SIM_LOG: simLog,
+      // demo-docs's copy takes about 3 s (a ~9.5 MB archive) and its size is unknown: the freeze
+      // asks `stat` for it first, and failing that leaves what smolvm's download progress knows
+      // (src/cli/machine.rs:4979-4992).
+      SMOLVM_SIM_CP_RATE: '3000000@bot-bottle-demo-docs',
+      SMOLVM_SIM_FAIL: 'exec:stat@bot-bottle-demo-docs',
+    },
     settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0 },
     beforeStart: (w) => {
       mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
@@ -159,7 +170,7 @@ describe('the Bottles view in a real VS Code', function () {
     await filter.fill('');
   });
 
-  it('starts a freeze from the status-bar button, which shows only while a bottle runs', async () => {
+  it('starts a freeze from the status-bar button, which shows only while a bottle runs; a copy of unknown size shows bytes and rate', async () => {
     const { page } = wb();
     const button = statusBarItem(page, 'Freeze');
     await button.waitFor({ timeout: 30_000 });
@@ -167,6 +178,10 @@ describe('the Bottles view in a real VS Code', function () {
     const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'demo-docs' }).first();
     await pick.waitFor({ timeout: 30_000 });
     await pick.click();
+    const copying = await waitForToast(page, /Freezing demo-docs.*Copying the archive \(\d\/9\): [\d.]+ [KMG]?B copied/s, 60_000);
+    await wb().screenshot('freeze-copy-unknown-size');
+    assert.match(copying, /Copying the archive \(\d\/9\): [\d.]+ [KMG]?B copied, [\d.]+ [KMG]?B\/s$/m, 'bytes and smolvm’s rate');
+    assert.doesNotMatch(copying, /%| of /, 'no share of a total that is not known');
     await waitForToast(page, /Froze demo-docs/);
     await dismissToasts(page);
 
@@ -197,15 +212,65 @@ describe('the Bottles view in a real VS Code', function () {
     await dismissToasts(page);
   });
 
-  it('resumes a frozen bottle whose machine is gone', async () => {
+  it('before resuming a bottle whose machine is gone, says what will not come back; Escape in Change Size… creates nothing', async () => {
     const { page } = wb();
     wb().smolvm('machine', 'delete', '--name', 'bot-bottle-demo-docs', '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
     await treeItem(page, /^demo-docs.*snapshot ·/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('tree'), 'tree');
+    const createsBefore = creates(simLog).length;
     await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 30_000 });
+    const said = await dialog.innerText();
+    // The demo bottle was made with --net --cpus 2 --mem 2048 (test/sim/demo.ts).
+    assert.match(said, /bot-bottle-demo-docs will be created from the snapshot with: network on, 2 CPUs, 2048 MiB memory\./);
+    assert.match(said, /Not carried over \(set these again after resuming\):\n• its egress allow-list \(--allow-cidr, --allow-host\), if it had one/);
+    await wb().screenshot('resume-dialog');
+
+    await dialog.getByRole('button', { name: 'Change Size…' }).click();
+    const cpus = await sizeStep(page, 'demo-docs', 1);
+    assert.equal(await cpus.inputValue(), '2', 'the recorded CPUs are the default');
+    await cpus.press('Enter');
+    await sizeStep(page, 'demo-docs', 2);
+    await page.locator('.quick-input-widget').getByRole('button', { name: 'Back' }).click();
+    await (await sizeStep(page, 'demo-docs', 1)).press('Enter');
+    const memory = await sizeStep(page, 'demo-docs', 2);
+    assert.equal(await memory.inputValue(), '2048');
+    await memory.press('Escape');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+    assert.equal(await dialog.count(), 0, 'no dialog comes back after Escape');
+    assert.equal(creates(simLog).length, createsBefore, 'smolvm was not asked to create a machine');
+    assert.doesNotMatch(wb().smolvm('machine', 'ls'), /bot-bottle-demo-docs/);
+  });
+
+  it('resumes it with Change Size… set to 3 CPUs: the dialog shows the new size, the machine gets it', async () => {
+    const { page } = wb();
+    await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.getByRole('button', { name: 'Change Size…' }).click();
+    const cpus = await sizeStep(page, 'demo-docs', 1);
+    await cpus.fill('0');
+    await page.locator('.quick-input-widget').getByText('smolvm needs at least 1 CPU.').waitFor({ timeout: 10_000 });
+    await wb().screenshot('resume-size-refused');
+    await cpus.press('Enter');
+    assert.equal(await cpus.inputValue(), '0', 'a refused value does not move on');
+    await cpus.fill('3');
+    await cpus.press('Enter');
+    for (const step of [2, 3, 4]) await (await sizeStep(page, 'demo-docs', step)).press('Enter');
+    await dialog.waitFor({ timeout: 30_000 });
+    assert.match(await dialog.innerText(), /bot-bottle-demo-docs will be created from the snapshot with: network on, 3 CPUs, 2048 MiB memory\./);
+    await wb().screenshot('resume-dialog-changed-size');
+    await dialog.getByRole('button', { name: 'Resume', exact: true }).click();
+
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
     await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
+    const status = JSON.parse(wb().smolvm('machine', 'status', '--name', 'bot-bottle-demo-docs', '--json'));
+    assert.deepEqual([status.state, status.cpus, status.memory_mib, status.network], ['running', 3, 2048, true]);
+    assert.match(creates(simLog).at(-1)?.argv.join(' ') ?? '', / --from \S+\.smolmachine --cpus 3 --mem 2048 --net$/);
+    const log = extensionLog(wb());
+    assert.match(log, /Size chosen for the resume: 3 CPUs, 2048 MiB memory\n.*Carried over: network on, 3 CPUs, 2048 MiB memory\n/);
+    assert.match(log, /Not carried over: its egress allow-list/);
     await dismissToasts(page);
   });
 

@@ -19,6 +19,11 @@ export const ROOT = repoRoot();
 export const SIM_BIN = join(ROOT, 'test/sim/bin');
 export const SMOLVM_STAND_IN = join(SIM_BIN, 'smolvm');
 export const SCREENSHOTS = join(ROOT, 'out/screenshots');
+/**
+ * Where the UI tests' VSIX says its README's relative links live (scripts/package.mjs): a host
+ * that cannot resolve, answered by the tests from the installed extension's own files.
+ */
+export const README_BASE_URL = 'https://readme.bot-bottle.test/';
 
 let vsixOnce: string | undefined;
 
@@ -34,7 +39,7 @@ export function packageVsix(): string {
     return vsixOnce;
   }
   const started = Date.now();
-  const r = spawnSync('npm', ['run', 'package'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('npm', ['run', 'package'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, README_BASE_URL } });
   const vsix = join(ROOT, 'dist-vsix/bot-bottle.vsix');
   if (r.status !== 0 || !existsSync(vsix)) {
     throw new Error(`npm run package failed (exit ${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
@@ -67,6 +72,8 @@ export interface Workbench {
   page: Page;
   /** Per-workbench folder holding everything below; removed on stop(). */
   runDir: string;
+  /** Where code-server keeps its extensions: the VSIX is installed here. */
+  extensionsDir: string;
   workspace: string;
   smolvmDataDir: string;
   stateDir: string;
@@ -115,7 +122,7 @@ export async function startWorkbench(opts: WorkbenchOptions = {}): Promise<Workb
     rmSync(runDir, { recursive: true, force: true });
   };
   const partial = {
-    runDir, workspace, smolvmDataDir, stateDir, env,
+    runDir, extensionsDir, workspace, smolvmDataDir, stateDir, env,
     smolvm: (...args: string[]) => runSmolvm(env, args),
   };
   try {
@@ -199,6 +206,17 @@ export function extensionLog(wb: Workbench): string {
     .filter((f) => f.endsWith(join('bot-bottle.bot-bottle', 'Bot Bottle.log')))
     .sort();
   return files.map((f) => readFileSync(join(logs, f), 'utf8')).join('');
+}
+
+/** Waits for a notification toast whose text matches, and returns its text. */
+export async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
+  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
+  await toast.waitFor({ timeout });
+  return toast.innerText();
+}
+
+export async function dismissToasts(page: Page): Promise<void> {
+  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
 }
 
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */

@@ -117,6 +117,17 @@ describe('resume through real parts', function () {
     assert.match(world.log.text, /Not carried over: its machine settings/);
   });
 
+  it('refuses a size smolvm would refuse or ignore before it runs anything', async () => {
+    const before = await machines();
+    const calls = world.toolLog.lines.length;
+    await assert.rejects(
+      resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'beta-sized', size: { cpus: 0 } }),
+      /The CPU count asked for the resumed machine \(0\) cannot be used: smolvm needs at least 1 CPU\. Nothing was created\./,
+    );
+    assert.equal(world.toolLog.lines.length, calls, 'no smolvm call was made');
+    assert.deepEqual(await machines(), before);
+  });
+
   describe('a damaged sidecar is refused before any machine is created', () => {
     const damagedCopy = async (damage: (path: string) => void): Promise<Snapshot> => {
       const store = world.services().store;

@@ -87,7 +87,7 @@ async function download(transfer: Transfer): Promise<void> {
     rmSync(transfer.localPath, { force: true });
     return agentError('read file', `guest streamed ${total} bytes, exceeding the ${cap} byte cap`);
   };
-  await pump(source, target, new Progress(label, undefined), transfer.machine, { chunkBytes: DOWNLOAD_CHUNK_BYTES, overCap });
+  await pump(source, target, new Progress(label, undefined), transfer.machine, { targetPath: transfer.localPath, chunkBytes: DOWNLOAD_CHUNK_BYTES, overCap });
 }
 
 /**
@@ -139,7 +139,7 @@ async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
   const targetPath = guestHostPath(transfer);
   const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
   const progress = new Progress(`Uploading ${transfer.localPath} -> ${transfer.guestPath}`, source.size);
-  await pump(source, target, progress, transfer.machine, { chunkBytes: UPLOAD_CHUNK_BYTES, oneShot: source.size <= SINGLE_SHOT_MAX_BYTES });
+  await pump(source, target, progress, transfer.machine, { targetPath, chunkBytes: UPLOAD_CHUNK_BYTES, oneShot: source.size <= SINGLE_SHOT_MAX_BYTES });
   chmodSync(targetPath, mode);
   chownSync(targetPath, meta.uid, meta.gid);
 }
@@ -171,6 +171,8 @@ async function openForWrite(path: string, operation: string, shownPath: string):
 }
 
 interface PumpOptions {
+  /** The file written, for the `cp:write` fault point. */
+  targetPath: string;
   chunkBytes: number;
   /** An upload of at most 1 MiB goes in one shot and shows only its final line (src/agent/client.rs:2083-2089). */
   oneShot?: boolean;
@@ -196,7 +198,7 @@ async function pump(source: { handle: FileHandle; size: number }, target: FileHa
       if (!options.oneShot) progress.update(done);
       if (!halfwayPassed && done * 2 >= source.size) {
         halfwayPassed = true;
-        await faultPoint('cp:write', machine);
+        await faultPoint('cp:write', machine, options.targetPath);
       }
     }
   } finally {

@@ -1,10 +1,12 @@
 /** `smolvm machine exec`: runs a command for real inside the machine's root folder. */
 import type { ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
 import { durationValue, flag, parseArgs, value, values, type CommandSpec } from './args';
 import { agentError, ExitRequest, SimError } from './errors';
-import { faultPoint, tarExitFault } from './faults';
-import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, resolveGuestUser, spawnInGuest } from './guest';
+import { delayAimedAt, faultPoint, tarExitFault } from './faults';
+import { findGuestCommand, GUEST_PATH, isGuestDirectory, killTree, resolveGuestUser, resolveInRoot, spawnInGuest } from './guest';
 import { validateName } from './names';
 import { out } from './output';
 import { openSession } from './sessions';
@@ -148,13 +150,43 @@ export async function runGuestCommand(record: MachineRecord, guest: GuestCommand
   const stdio =
     guest.mode === 'interactive' ? (['inherit', 'inherit', 'inherit'] as const) : guest.mode === 'stream' ? (['ignore', 'inherit', 'inherit'] as const) : (['ignore', 'pipe', 'pipe'] as const);
   if (guest.mode === 'interactive' && guest.tty) leaveInterruptsToGuest();
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user, mounts: record.mounts });
-  const result = await collect(child, guest.timeoutMs);
+  const archive = guest.mode === 'buffered' ? archiveThroughUs(record, guest) : undefined;
+  const child = spawnInGuest(rootfsDir(record.name), archive?.argv ?? guest.argv, { cwd: guest.cwd, env: guest.env, stdio: [...stdio], user: guest.user, mounts: record.mounts });
+  const written = archive && child.stdout ? writeArchive(child.stdout, archive.file, record.name) : Promise.resolve();
+  const [result] = await Promise.all([collect(child, guest.timeoutMs, archive !== undefined), written]);
   appendConsole(record.name, `exec exited with status ${result.exitCode}: ${guest.argv[0]}`);
   return result;
 }
 
-function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<GuestResult> {
+/**
+ * `SMOLVM_SIM_DELAY=tar:write@M=MS`: the guest tar writes its archive to us (`--file=-`) and we
+ * write it to its file, so that the delay falls once part of the archive is on disk, with tar
+ * still running, blocked on the rest. Without that fault, tar writes its file itself.
+ */
+function archiveThroughUs(record: MachineRecord, guest: GuestCommand): { argv: string[]; file: string } | undefined {
+  if (basename(guest.argv[0]) !== 'tar' || !delayAimedAt('tar:write', record.name)) return undefined;
+  const at = guest.argv.findIndex((arg) => arg.startsWith('--file='));
+  if (at < 0) return undefined;
+  const guestPath = guest.argv[at].slice('--file='.length);
+  const file = resolveInRoot(rootfsDir(record.name), guestPath.startsWith('/') ? guestPath : `${guest.cwd}/${guestPath}`);
+  return { argv: guest.argv.map((arg, index) => (index === at ? '--file=-' : arg)), file };
+}
+
+async function writeArchive(archive: Readable, file: string, machine: string): Promise<void> {
+  const target = await open(file, 'w');
+  try {
+    let written = 0;
+    for await (const chunk of archive as AsyncIterable<Buffer>) {
+      await target.write(chunk);
+      if (written === 0) await faultPoint('tar:write', machine, file);
+      written += chunk.length;
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+function collect(child: ChildProcess, timeoutMs: number | undefined, stdoutTaken = false): Promise<GuestResult> {
   const result: GuestResult = { exitCode: 0, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), timedOut: false, overflowed: false, lostConnection: false };
   const chunks: { stdout: Buffer[]; stderr: Buffer[] } = { stdout: [], stderr: [] };
   let total = 0;
@@ -168,7 +200,7 @@ function collect(child: ChildProcess, timeoutMs: number | undefined): Promise<Gu
       if (child.pid) killTree(child.pid);
     }
   };
-  child.stdout?.on('data', take('stdout'));
+  if (!stdoutTaken) child.stdout?.on('data', take('stdout'));
   child.stderr?.on('data', take('stderr'));
   const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
     result.timedOut = true;

@@ -8,7 +8,6 @@ import { applyLayer } from './layers';
 import { validateName } from './names';
 import { out } from './output';
 import { parseReference, pullImage, type PulledImage } from './registry-pull';
-import { removeOnSignal } from './signals';
 import { writeSidecar, type PackManifest } from './smolmachine';
 import { dataDir, readRecord, rootfsDir, type MachineRecord } from './state';
 import { SIM_VERSION } from './version';
@@ -56,7 +55,6 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
   const ref = parseReference(image);
   const platform = platformOf(value(parsed, 'oci-platform'));
   const staging = makeStagingDir(value(parsed, 'staging-dir'));
-  const forgetStaging = removeOnSignal(staging);
   try {
     out('Starting agent VM...');
     await faultPoint('pack:pull');
@@ -70,7 +68,6 @@ async function packImage(parsed: ParsedArgs, image: string, output: string): Pro
     await finalizePack(output, root, imageManifest(parsed, image, pulled));
   } finally {
     rmSync(staging, { recursive: true, force: true });
-    forgetStaging();
   }
 }
 
@@ -175,7 +172,7 @@ async function finalizePack(output: string, root: string, manifest: PackManifest
   let sidecarSize: number;
   try {
     writeLauncher(output, sidecar);
-    sidecarSize = await writeSidecar(sidecar, root, manifest, { afterFirstChunk: () => faultPoint('pack:write') });
+    sidecarSize = await writeSidecar(sidecar, root, manifest, { afterFirstChunk: () => faultPoint('pack:write', undefined, sidecar) });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code) throw agentError('pack binary', `${output}: ${osErrorText(error)}`);
     throw error;

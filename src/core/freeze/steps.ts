@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { ToolError, UserError } from '../errors';
+import { CancelledError, ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
@@ -16,7 +16,6 @@ import { runTool } from '../run';
 import { dockerfileForRootfs } from '../committedImage';
 import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
-import { UnexpectedOutputError } from '../tools/command';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX, TRANSFER_CAP_VARIABLE } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
@@ -106,15 +105,15 @@ export const copyArchiveOut: FreezeStep = {
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
     // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
-    await ensureHostRoom(workDir, size);
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx);
+    if (size !== undefined) await ensureHostRoom(workDir, size);
     const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }, { expectedBytes: size });
     const cap = copy.env?.[TRANSFER_CAP_VARIABLE];
-    if (cap) ctx.log.info(`  the archive is ${formatBytes(size)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
+    if (cap) ctx.log.info(`  the archive is ${formatBytes(size ?? 0)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
     await runTool(s.run, copy, { signal: ctx.signal, onLine: (_stream, line) => reportCopy(ctx, line, size) });
     s.archiveBytes = await fileSize(s.archive);
-    if (s.archiveBytes !== size) throw new Error(`smolvm machine cp wrote ${s.archiveBytes ?? 'no'} bytes of the ${size}-byte archive to ${s.archive}.`);
+    if (size !== undefined && s.archiveBytes !== size) throw new Error(`smolvm machine cp wrote ${s.archiveBytes ?? 'no'} bytes of the ${size}-byte archive to ${s.archive}.`);
     await removeVmArchive(s);
   },
 };
@@ -204,12 +203,13 @@ export const keepSnapshot: FreezeStep = {
   id: 'keep',
   title: 'Keeping the snapshot',
   weight: 4,
+  commits: true,
   async run(ctx, s) {
     const stagedSidecar = s.stagedLauncher! + SMOLMACHINE_SUFFIX;
     const sidecarBytes = await fileSize(stagedSidecar);
     if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
     const sha256 = await sha256File(stagedSidecar, ctx.signal);
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted) throw new CancelledError();
     const record: SnapshotRecord = {
       version: 1,
       slug: s.slug,
@@ -236,20 +236,31 @@ async function removeVmArchive(s: FreezeState): Promise<void> {
   await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
-/** The size of a file in the VM, from `stat` (GNU and busybox both know `-c %s`). */
-async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number> {
-  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal });
-  const printed = stat.stdout.trim();
-  if (!/^\d+$/.test(printed)) throw new UnexpectedOutputError(`stat -c %s ${path} in ${s.machine}`, 'a size in bytes', stat.stdout);
-  return Number(printed);
+/**
+ * The size of a file in the VM, from `stat` (GNU and busybox both know `-c %s`); undefined, and
+ * said in the log, when the bottle cannot tell: the copy then goes ahead as smolvm alone would.
+ */
+async function vmFileSize(s: FreezeState, path: string, ctx: StepContext): Promise<number | undefined> {
+  const printed = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal: ctx.signal }).then(
+    (stat) => stat.stdout.trim(),
+    (error: unknown) => {
+      if (!(error instanceof ToolError)) throw error;
+      return error.reason || error.message;
+    },
+  );
+  if (/^\d+$/.test(printed)) return Number(printed);
+  ctx.log.warn(`  the archive's size is unknown (stat said ${JSON.stringify(printed.slice(0, 200))}): no check of the host's free space, and smolvm's 4 GiB transfer cap applies`);
+  return undefined;
 }
 
-/** smolvm rounds what it has copied, so the fraction is capped at 1. */
-function reportCopy(ctx: StepContext, line: string, size: number): void {
+/** A share of the size when it is known; smolvm rounds what it has copied, so the share is capped at 1. */
+function reportCopy(ctx: StepContext, line: string, size: number | undefined): void {
   const progress = parseCopyProgress(line);
   if (!progress) return;
+  const copied = formatBytes(progress.bytes);
+  if (size === undefined) return ctx.progress(0, `${copied} copied, ${progress.rate}`);
   const fraction = size === 0 ? 1 : Math.min(1, progress.bytes / size);
-  ctx.progress(fraction, `${formatBytes(progress.bytes)} of ${formatBytes(size)} (${Math.floor(fraction * 100)}%), ${progress.rate}`);
+  ctx.progress(fraction, `${copied} of ${formatBytes(size)} (${Math.floor(fraction * 100)}%), ${progress.rate}`);
 }
 
 function needTool<T>(tool: T | undefined, name: string): T {
