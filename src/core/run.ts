@@ -48,17 +48,31 @@ export interface ToolCommand<T> {
   okExitCodes?: number[];
   /** Bulky machine-readable stdout (JSON) goes to the log at trace level only. */
   quietStdout?: boolean;
+  /** Added to the environment of this one command (merged under the caller's `env`). */
+  env?: Readonly<Record<string, string>>;
+  /** The tool's own error line in its stderr, when it has one: a failure's reason. */
+  failureReason?(stderr: string): string | undefined;
   parse(result: RunResult): T;
 }
 
 /** Options given here win over the command's own, except those left undefined. */
 export async function runTool<T>(run: Runner, command: ToolCommand<T>, options: RunOptions = {}): Promise<T> {
+  const env = command.env || options.env ? { ...command.env, ...options.env } : undefined;
   const result = await run(command.argv, {
     okExitCodes: command.okExitCodes,
     quietStdout: command.quietStdout,
-    ...withoutUndefined(options),
+    ...withoutUndefined({ ...options, env }),
+  }).catch((error: unknown) => {
+    throw withToolReason(error, command);
   });
   return command.parse(result);
+}
+
+/** A failed exit status told in the tool's own words when its client knows where they are. */
+function withToolReason(error: unknown, command: ToolCommand<unknown>): unknown {
+  if (!(error instanceof ToolError) || error.exitCode === undefined || !command.failureReason) return error;
+  const reason = command.failureReason(error.stderrTail);
+  return reason ? new ToolError(error.command, error.exitCode, error.stderrTail, undefined, reason) : error;
 }
 
 function withoutUndefined(options: RunOptions): RunOptions {

@@ -30,6 +30,8 @@ export interface CoreSettings {
   imageBuilder?: ImageBuilderChoice;
   /** The archive made in the VM; default `gzip`. */
   compression?: Compression;
+  /** Whether a freeze archives the host folders mounted into the bottle (`-v`); default false. */
+  includeMounts?: boolean;
 }
 
 /** Everything, the view's own settings included. */
@@ -52,6 +54,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   pullHost: DEFAULT_PULL_HOST,
   imageBuilder: 'auto',
   compression: 'gzip',
+  includeMounts: false,
   refreshInterval: 10,
   statusBarEnabled: true,
   shell: LOGIN_SHELL,

@@ -18,6 +18,7 @@ export function readSettings(): Settings {
     pullHost: text('registry.pullHost', DEFAULT_SETTINGS.pullHost),
     imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), DEFAULT_SETTINGS.imageBuilder),
     compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), DEFAULT_SETTINGS.compression),
+    includeMounts: config.get<boolean>('freeze.includeMounts', DEFAULT_SETTINGS.includeMounts) === true,
   };
 }
 

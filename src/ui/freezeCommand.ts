@@ -48,7 +48,9 @@ export async function freezeCommand(deps: CommandDeps, target: Target, options: 
 function announceFrozen(deps: CommandDeps, snapshot: Snapshot): void {
   const reveal = vscode.l10n.t('Reveal');
   const exportLabel = vscode.l10n.t('Export…');
-  const message = vscode.l10n.t('Froze {0}: a {1} snapshot.', snapshot.slug, formatBytes(snapshot.sizeBytes));
+  const froze = vscode.l10n.t('Froze {0}: a {1} snapshot.', snapshot.slug, formatBytes(snapshot.sizeBytes));
+  const leftOut = (snapshot.record?.mountsLeftOut ?? []).map((path) => vscode.l10n.t('{0} (a host folder)', path));
+  const message = leftOut.length > 0 ? `${froze} ${vscode.l10n.t('Left out: {0}.', leftOut.join(', '))}` : froze;
   void vscode.window.showInformationMessage(message, reveal, exportLabel).then((choice) => {
     if (choice === reveal) void revealSnapshot(snapshot);
     if (choice === exportLabel) void exportSnapshotCommand(deps, snapshot.slug);

@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { downloadCap } from '../sim/copy';
 import { gzipLayer, MEDIA, pushImage, startRegistry, tarDirectory, type Layer, type Registry } from '../support/registry';
 import { ensureSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
 import { buildTar, layerOf, type Member } from './tar-build';
@@ -448,6 +449,52 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       const result = await sim(['machine', 'cp', small, 'copier:/var/tmp/small'], { SMOLVM_SIM_CP_RATE: String(512 * 1024) });
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, new RegExp(`^Uploading ${small} -> /var/tmp/small: 1\\.0 MB / 1\\.0 MB \\(100\\.0%, (${SIZE})/s\\)\\n$`));
+    });
+  });
+
+  describe('machine create -v', () => {
+    it('the guest sees the host folder at its path, as virtiofs tagged smolvm<i> in its mount table, read-only with :ro (src/data/storage.rs:210-212, crates/smolvm-agent/src/storage.rs:3389-3450, crates/smolvm-agent/src/main.rs:3588-3595)', async () => {
+      const shared = join(data.scratch, 'shared folder');
+      mkdirSync(shared);
+      writeFileSync(join(shared, 'notes.txt'), 'from the host\n');
+      await createRunningMachine(data.dataDir, 'mounted', ['--image', 'node:22', '-v', `${shared}:/workspace`, '-v', `${shared}:/srv/read only:ro`]);
+      const seen = await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'cat /workspace/notes.txt; grep virtiofs /proc/self/mounts; echo x > "/srv/read only/y" || echo refused']);
+      assert.equal(seen, 'from the host\nsmolvm0 /workspace virtiofs rw,relatime 0 0\nsmolvm1 /srv/read\\040only virtiofs ro,relatime 0 0\nrefused\n');
+      await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'echo back > /workspace/reply.txt']);
+      assert.equal(readFileSync(join(shared, 'reply.txt'), 'utf8'), 'back\n', 'writes reach the host folder');
+    });
+  });
+
+  describe('machine cp transfer cap', () => {
+    const OVER_4_GIB = 4 * 1024 ** 3 + 1;
+    /** A sparse file: it costs no disk. */
+    const sparse = (path: string, size: number) => truncateSync(path, size);
+
+    // Streaming 4 GiB costs 13-30 s here even from a sparse file, so the cap is crossed with a smaller
+    // value of the variable, and the 4 GiB default is checked where the stand-in reads it.
+    it('a download crosses the cap while streaming, in the CLI, on the chunk that passes it, and the local file is removed; SMOLVM_FILE_TRANSFER_MAX_BYTES in the CLI’s environment sets the cap as parse_size_bytes reads it, else 4 GiB (crates/smolvm-protocol/src/lib.rs:125; src/agent/client.rs:2205-2260, 2630-2635; src/util.rs:131-160)', async () => {
+      const local = join(data.scratch, 'capped');
+      const lowered = await sim(['machine', 'cp', 'copier:/var/tmp/blob', local], { SMOLVM_FILE_TRANSFER_MAX_BYTES: ' 1M ' });
+      assert.equal(lowered.exitCode, 1);
+      assert.match(lowered.stderr, /Error: agent operation failed: read file: guest streamed 2097152 bytes, exceeding the 1048576 byte cap\n$/);
+      assert.equal(existsSync(local), false);
+      const raised = await sim(['machine', 'cp', 'copier:/var/tmp/blob', local], { SMOLVM_FILE_TRANSFER_MAX_BYTES: '2MiB' });
+      assert.equal(raised.exitCode, 0, raised.stderr);
+      assert.equal(statSync(local).size, 2 * 1024 * 1024, 'a file of exactly the cap passes (next_total > cap)');
+      for (const same of ['2097152', '2mib', '2.0MB', '2m', '2Mi', '0.001953125g']) assert.equal(downloadCap({ SMOLVM_FILE_TRANSFER_MAX_BYTES: same }), 2097152, same);
+      for (const refused of ['2 MiB?', '0', 'lots', '1e9']) assert.equal(downloadCap({ SMOLVM_FILE_TRANSFER_MAX_BYTES: refused }), 4 * 1024 ** 3, refused);
+      assert.equal(downloadCap({}), 4 * 1024 ** 3);
+    });
+
+    it('an upload over 4 GiB is refused by the agent on its declared size, which the variable cannot raise (crates/smolvm-agent/src/main.rs:3029-3041, crates/smolvm-protocol/src/lib.rs:115-124, src/agent/client.rs:2110-2117)', async () => {
+      const local = join(data.scratch, 'huge-upload');
+      writeFileSync(local, '');
+      sparse(local, OVER_4_GIB);
+      const result = await sim(['machine', 'cp', local, 'copier:/var/tmp/huge-upload'], { SMOLVM_FILE_TRANSFER_MAX_BYTES: '16GiB' });
+      rmSync(local);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stderr, 'Error: agent operation failed: begin streaming write: total_size 4294967297 exceeds maximum 4294967296\n');
+      assert.equal(existsSync(join(machineRootfs(data.dataDir, 'copier'), 'var/tmp/huge-upload')), false);
     });
   });
 

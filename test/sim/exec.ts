@@ -139,7 +139,7 @@ function guestEnvironment(record: MachineRecord, request: CommandRequest): Recor
 }
 
 function spawnDetached(record: MachineRecord, guest: GuestCommand): number {
-  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true, user: guest.user });
+  const child = spawnInGuest(rootfsDir(record.name), guest.argv, { cwd: guest.cwd, env: guest.env, stdio: 'ignore', detached: true, user: guest.user, mounts: record.mounts });
   child.unref();
   appendConsole(record.name, `exec (detached, pid ${child.pid}): ${guest.argv.join(' ')}`);
   return child.pid ?? 0;
@@ -191,7 +191,7 @@ async function writeArchive(archive: Readable, file: string, machine: string): P
  */
 function spawnFor(record: MachineRecord, guest: GuestCommand, argv: readonly string[]): ChildProcess {
   const root = rootfsDir(record.name);
-  const options = { cwd: guest.cwd, env: guest.env, user: guest.user };
+  const options = { cwd: guest.cwd, env: guest.env, user: guest.user, mounts: record.mounts };
   if (guest.mode === 'interactive' && guest.tty) {
     leaveInterruptsToGuest();
     return spawnInGuestTerminal(root, argv, options);

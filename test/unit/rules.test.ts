@@ -92,6 +92,7 @@ describe('setting defaults (one set, declared twice: here and in package.json)',
     'botBottle.registry.pullHost': DEFAULT_SETTINGS.pullHost,
     'botBottle.freeze.imageBuilder': DEFAULT_SETTINGS.imageBuilder,
     'botBottle.freeze.compression': DEFAULT_SETTINGS.compression,
+    'botBottle.freeze.includeMounts': DEFAULT_SETTINGS.includeMounts,
     'botBottle.shell': DEFAULT_SETTINGS.shell,
     ...Object.fromEntries(Object.entries(DEFAULT_SETTINGS.paths).map(([tool, path]) => [`botBottle.paths.${tool}`, path])),
   };

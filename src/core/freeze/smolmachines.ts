@@ -16,6 +16,7 @@ import { choosePusher, findExecutable } from '../executables';
 import type { Compression, ImageBuilder, ImageBuilderChoice } from '../settings';
 import type { FreezeState, FreezeTools } from './context';
 import { leaveForBotBottle } from './mirror';
+import { describeLeftOut } from './mounts';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 
@@ -74,6 +75,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       pullHost: services.settings.pullHost,
       imageBuilder,
       compression,
+      includeMounts: services.settings.includeMounts ?? false,
       versions: {},
     };
     log.info(`Freezing ${state.machine} (image builder: ${imageBuilder}, archive: ${compression})`);
@@ -82,6 +84,8 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
     const snapshot = await services.store.readSnapshot(slug);
     if (!snapshot) throw new Error(`The snapshot of ${slug} is missing after the freeze.`);
     log.info(`Froze ${state.machine} into ${snapshot.sidecar}. To move it to another machine, copy it with its launcher ${snapshot.launcher}.`);
+    const leftOut = snapshot.record?.mountsLeftOut ?? [];
+    if (leftOut.length > 0) log.info(`Left out of the snapshot: ${describeLeftOut(leftOut)}.`);
     return snapshot;
   } finally {
     await lock.release();
