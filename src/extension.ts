@@ -23,9 +23,9 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
   const settingsSource = new SettingsSource(logs.main, declaredSettingKeys(context.extension.packageJSON));
   let settings = settingsSource.settings;
   let core = buildCore(settings, logs);
-  const model = new BottlesModel(core, settings.refreshInterval, logs);
+  const model = new BottlesModel(core, settings.refreshInterval, logs, context.globalState);
   const tree = new BottlesTree(model, operations);
-  const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true });
+  const view = vscode.window.createTreeView(VIEW_ID, { treeDataProvider: tree, showCollapseAll: true, canSelectMany: true });
   const statusBar = new FreezeStatusBar(operations, settings.statusBarEnabled);
   model.setVisible(view.visible);
 
@@ -48,7 +48,7 @@ export function activate(context: vscode.ExtensionContext): BotBottleApi {
       model.setVisible(event.visible);
     }),
     model.onDidChange(() => statusBar.setBottles(model.bottles)),
-    ...registerCommands({ model, logs, operations, core: coreForCommand, settings: settingsForCommand }),
+    ...registerCommands({ model, logs, operations, core: coreForCommand, settings: settingsForCommand, selection: () => view.selection }),
     new AgentLogProvider(),
     settingsSource.onDidChange((next) => {
       settings = next;

@@ -1,29 +1,37 @@
 /** Errors the UI knows how to explain. Each carries a message fit to show a user as it is. */
 
-/** A child process ended badly: the command, its exit status and the tail of its stderr. */
+/**
+ * A child process ended badly: the command, its exit status and the tail of its stderr, with the
+ * tool's own error line when its client knows how to find it (smolvm's, in tools/smolvmRules.ts).
+ */
 export class ToolError extends Error {
   constructor(
     readonly command: readonly string[],
     readonly exitCode: number | undefined,
     readonly stderrTail: string,
     detail?: string,
+    readonly toolReason?: string,
   ) {
-    super(detail ?? ToolError.describe(command, exitCode, stderrTail));
+    super(detail ?? ToolError.describe(command, exitCode, toolReason ?? lastLine(stderrTail)));
     this.name = 'ToolError';
   }
 
-  /** The most telling line of stderr: smolvm's own `Error:` line when there is one. */
+  /** The most telling line of stderr: the tool's own error line when known, else the last line. */
   get reason(): string {
-    const lines = this.stderrTail.split('\n').map((l) => l.trim()).filter(Boolean);
-    return lines.find((l) => l.startsWith('Error:')) ?? lines.at(-1) ?? '';
+    return this.toolReason ?? lastLine(this.stderrTail);
   }
 
-  private static describe(command: readonly string[], exitCode: number | undefined, stderrTail: string): string {
+  private static describe(command: readonly string[], exitCode: number | undefined, reason: string): string {
     const tool = command[0]?.split('/').pop() ?? 'command';
     const status = exitCode === undefined ? 'could not be started' : `exited with status ${exitCode}`;
-    const reason = stderrTail.trim().split('\n').filter(Boolean).at(-1);
     return reason ? `${tool} ${status}: ${reason}` : `${tool} ${status}`;
   }
+}
+
+/** The last non-empty line as a terminal would show it: a progress bar's `\r` redraws leave only the last. */
+function lastLine(text: string): string {
+  const line = text.split('\n').map((l) => l.slice(l.lastIndexOf('\r') + 1).trim()).filter(Boolean).at(-1);
+  return line ?? '';
 }
 
 /** A step failed: says which, with the cause's own message. */

@@ -9,10 +9,12 @@ import { freezeContainer, type CommittedImage } from './freeze/container';
 import { freezeBottle } from './freeze/smolmachines';
 import { botBottleSlugProblem } from './botBottleState';
 import { errorMessage, UserError } from './errors';
+import { previewResume, sizeTextProblem, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
 import { machineName, slugProblem } from './names';
 import type { PipelineProgress } from './pipeline';
 import { recoverInterruptedWork } from './recovery';
 import { resumeBottle, type ResumedBottle } from './resume';
+import { changeBottle, type LifecycleAction } from './lifecycle';
 import { killAllChildren, runTool } from './run';
 import { Services, type CoreLogs } from './services';
 import type { CoreSettings } from './settings';
@@ -22,6 +24,8 @@ import type { Snapshot, SnapshotLabels } from './state';
 
 export { backendOf, isRunning, type Backend, type Bottle } from './bottles';
 export type { CommittedImage } from './freeze/container';
+export { isFreezePullReference } from './committedImage';
+export { LIFECYCLE_ACTIONS, type LifecycleAction } from './lifecycle';
 export type { DockerContainer } from './tools/docker';
 export type { BotBottleEntry, BotBottleMetadata } from './botBottleState';
 export { MachineExistsError, UnverifiedSnapshotError, type ResumedBottle } from './resume';
@@ -34,6 +38,7 @@ export type { Machine } from './tools/smolvm';
 export { SMOLMACHINE_SUFFIX } from './tools/smolvm';
 export type { ToolName } from './executables';
 export type { Log } from './log';
+export { parseSizeText, SIZE_LIMITS, sizeAmount, type MachineSize, type ResumePreview, type SizeField } from './machineSettings';
 export type { PipelineProgress } from './pipeline';
 
 /** smolvm writes what the agent prints here, in the machine's data folder. */
@@ -51,6 +56,8 @@ export interface ResumePlacement {
   asSlug?: string;
   /** Resume a snapshot that has no record to check it against (the user confirmed a warning). */
   allowUnverified?: boolean;
+  /** Create the machine with this size instead of the recorded one (the user changed it). */
+  size?: MachineSize;
 }
 
 export class BotBottle {
@@ -120,6 +127,16 @@ export class BotBottle {
     return resumeBottle(this.services, snapshot, options);
   }
 
+  /** What a resume of `snapshot` (with `size`, if the user changed it) gives back and what it cannot: said before it creates anything. */
+  resumePreview(snapshot: Snapshot, size?: MachineSize): ResumePreview {
+    return previewResume(snapshot.record?.machineSettings, size);
+  }
+
+  /** Why `text` cannot be this field of the size of a machine resumed from `snapshot`, or undefined when it can. */
+  resumeSizeProblem(snapshot: Snapshot, field: SizeField, text: string): string | undefined {
+    return sizeTextProblem(field, text, snapshot.record?.machineSettings);
+  }
+
   /** Refuses to replace existing files (ExportTargetExistsError) unless `overwrite`. */
   exportSnapshot(snapshot: Snapshot, target: string, overwrite = false): Promise<ExportedFiles> {
     return exportSnapshot(snapshot, target, { overwrite });
@@ -144,6 +161,11 @@ export class BotBottle {
   /** Renames a snapshot, sets or clears its note, pins or unpins it. */
   labelSnapshot(snapshot: Snapshot, labels: SnapshotLabels): Promise<Snapshot> {
     return labelSnapshot(this.services.store, snapshot, labels);
+  }
+
+  /** Start, stop, restart or delete the bottle's machine (or container); deleting keeps its snapshots. */
+  changeBottle(bottle: Bottle, action: LifecycleAction, signal?: AbortSignal): Promise<void> {
+    return changeBottle(this.services, bottle, action, signal);
   }
 
   /** The argv of a login shell inside the bottle (`smolvm machine exec -i -t ...`, or `docker exec` for a docker bottle). */

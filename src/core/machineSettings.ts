@@ -6,6 +6,7 @@
  * from its own flags (src/cli/machine.rs:3336-3445). The egress allow-list, env, init commands,
  * mount paths and port pairs are in no output smolvm prints, so no resume can give them back.
  */
+import { UserError } from './errors';
 import type { CreateOptions, Machine } from './tools/smolvm';
 
 export interface MachineSettings {
@@ -50,28 +51,138 @@ function notCarriedFrom(machine: Machine): string[] {
   return lost;
 }
 
-/** The `create --from` options that give the settings back. */
-export function createOptionsFor(settings: MachineSettings | undefined): Partial<CreateOptions> {
-  if (!settings) return {};
-  return {
-    network: settings.network,
-    cpus: settings.cpus,
-    memoryMib: settings.memoryMib,
-    storageGb: settings.storageGb,
-    overlayGb: settings.overlayGb,
-    labels: settings.labels,
-  };
+/**
+ * The size a resume gives the machine. A field left out is not passed: `create --from` then keeps
+ * the pack's CPUs and memory (src/cli/machine.rs:3335-3345) and smolvm's default disk sizes.
+ */
+export interface MachineSize {
+  cpus?: number;
+  memoryMib?: number;
+  storageGb?: number;
+  overlayGb?: number;
 }
 
-/** For the log: what a resume gives back, e.g. "network on, 2 CPUs, 2048 MiB memory". */
-export function describeCarried(settings: MachineSettings): string {
+export type SizeField = keyof MachineSize;
+
+interface SizeLimit {
+  min: number;
+  max: number;
+  /** What smolvm uses when the flag is not given (src/data/resources.rs:4,8,51,53). */
+  smolvmDefault: number;
+  /** What the number counts: CPUs, MiB or GiB. */
+  unit: string;
+  /** The field in the user's words. */
+  label: string;
+}
+
+/**
+ * smolvm 1.9.3's limits: `--cpus` is a u8 and `--mem` a u32 (src/cli/machine.rs:2952-2958); at
+ * least 1 CPU and 64 MiB (src/data/resources.rs:74-75,85-106); above 16 vCPUs it only warns and
+ * runs 16 (src/data/resources.rs:77-79,91-97), so more is refused here; a disk of 0 GiB is refused
+ * (src/data/resources.rs:107-121), and `--storage`/`--overlay` are u64 (src/cli/machine.rs:2960-2966).
+ */
+export const SIZE_LIMITS: Readonly<Record<SizeField, SizeLimit>> = {
+  cpus: { min: 1, max: 16, smolvmDefault: 4, unit: 'CPUs', label: 'CPU count' },
+  memoryMib: { min: 64, max: 0xffffffff, smolvmDefault: 8192, unit: 'MiB', label: 'memory' },
+  storageGb: { min: 1, max: Number.MAX_SAFE_INTEGER, smolvmDefault: 20, unit: 'GiB', label: 'storage disk' },
+  overlayGb: { min: 1, max: Number.MAX_SAFE_INTEGER, smolvmDefault: 10, unit: 'GiB', label: 'overlay disk' },
+};
+
+/** The size the snapshot's machine had, as far as its record says. */
+export function recordedSize(settings: MachineSettings | undefined): MachineSize {
+  if (!settings) return {};
+  return { cpus: settings.cpus, memoryMib: settings.memoryMib, storageGb: settings.storageGb, overlayGb: settings.overlayGb };
+}
+
+/** A field as typed: empty means "not given", anything else must be a whole number. */
+export function parseSizeText(text: string): number | undefined {
+  const trimmed = text.trim();
+  return trimmed === '' ? undefined : /^\d+$/.test(trimmed) ? Number(trimmed) : NaN;
+}
+
+/**
+ * Why `value` cannot be this field of a resumed machine, in the user's words, or undefined.
+ * `create --from` reads CPUs or memory equal to smolvm's default as "not given" and keeps the
+ * pack's (src/cli/machine.rs:3335-3345), and the pack holds the recorded size
+ * (freeze passes it to `pack create`): asking for the default would silently not apply.
+ */
+export function sizeProblem(field: SizeField, value: number | undefined, settings: MachineSettings | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const limit = SIZE_LIMITS[field];
+  if (!Number.isSafeInteger(value)) return 'Enter a whole number.';
+  if (value < limit.min) return `smolvm needs at least ${sizeAmount(field, limit.min)}.`;
+  if (value > limit.max) return `smolvm runs at most ${sizeAmount(field, limit.max)}.`;
+  const packed = field === 'cpus' || field === 'memoryMib' ? recordedSize(settings)[field] : undefined;
+  if (value === limit.smolvmDefault && packed !== undefined && packed !== limit.smolvmDefault)
+    return `smolvm reads ${sizeAmount(field, value)} as “not given” and would keep the snapshot’s ${packed}: choose another number.`;
+  return undefined;
+}
+
+/** e.g. "1 CPU", "2048 MiB". */
+export function sizeAmount(field: SizeField, value: number): string {
+  return field === 'cpus' ? plural(value, 'CPU') : `${value} ${SIZE_LIMITS[field].unit}`;
+}
+
+/** sizeProblem of a field as the user typed it. */
+export function sizeTextProblem(field: SizeField, text: string, settings: MachineSettings | undefined): string | undefined {
+  return sizeProblem(field, parseSizeText(text), settings);
+}
+
+/** Refuses a size with a field smolvm would refuse or ignore, before anything is created. */
+export function checkSize(size: MachineSize, settings: MachineSettings | undefined): void {
+  for (const field of Object.keys(SIZE_LIMITS) as SizeField[]) {
+    const problem = sizeProblem(field, size[field], settings);
+    if (problem) throw new UserError(`The ${SIZE_LIMITS[field].label} asked for the resumed machine (${size[field]}) cannot be used: ${problem} Nothing was created.`);
+  }
+}
+
+/**
+ * The `create --from` options that give the settings back; a size chosen at resume replaces the
+ * recorded one as a whole (a field it leaves out is not passed).
+ */
+export function createOptionsFor(settings: MachineSettings | undefined, size?: MachineSize): Partial<CreateOptions> {
+  const { cpus, memoryMib, storageGb, overlayGb } = size ?? recordedSize(settings);
+  const sized = { cpus, memoryMib, storageGb, overlayGb };
+  if (!settings) return size ? sized : {};
+  return { network: settings.network, ...sized, labels: settings.labels };
+}
+
+/** What a resume cannot give back: the record's list, or the whole of the settings when there is no record. */
+export function notCarriedBy(settings: MachineSettings | undefined): string[] {
+  return settings ? settings.notCarried : [UNRECORDED_SETTINGS];
+}
+
+/** What the resume dialog says before anything is created. */
+export interface ResumePreview {
+  /** e.g. "network on, 2 CPUs, 2048 MiB memory"; empty when there is neither a record nor a chosen size. */
+  carried: string;
+  notCarried: string[];
+  /** The size the machine would get: the chosen one, else the recorded one. */
+  size: MachineSize;
+}
+
+export function previewResume(settings: MachineSettings | undefined, size?: MachineSize): ResumePreview {
+  const chosen = size ?? recordedSize(settings);
+  return { carried: settings ? describeCarried(settings, chosen) : describeSize(chosen), notCarried: notCarriedBy(settings), size: chosen };
+}
+
+/** For the log and the resume dialog: what a resume gives back, e.g. "network on, 2 CPUs, 2048 MiB memory". */
+export function describeCarried(settings: MachineSettings, size = recordedSize(settings)): string {
   const parts = [`network ${settings.network ? 'on' : 'off'}`];
-  if (settings.cpus !== undefined) parts.push(plural(settings.cpus, 'CPU'));
-  if (settings.memoryMib !== undefined) parts.push(`${settings.memoryMib} MiB memory`);
-  if (settings.storageGb !== undefined) parts.push(`${settings.storageGb} GiB storage`);
-  if (settings.overlayGb !== undefined) parts.push(`${settings.overlayGb} GiB overlay`);
+  const sized = describeSize(size);
+  if (sized) parts.push(sized);
   const labels = Object.entries(settings.labels).map(([k, v]) => `${k}=${v}`);
   if (labels.length > 0) parts.push(`labels ${labels.join(', ')}`);
+  return parts.join(', ');
+}
+
+/** e.g. "2 CPUs, 2048 MiB memory, 30 GiB storage"; the fields not given are left out. */
+export function describeSize(size: MachineSize): string {
+  const parts: string[] = [];
+  if (size.cpus !== undefined) parts.push(plural(size.cpus, 'CPU'));
+  if (size.memoryMib !== undefined) parts.push(`${size.memoryMib} MiB memory`);
+  if (size.storageGb !== undefined) parts.push(`${size.storageGb} GiB storage`);
+  if (size.overlayGb !== undefined) parts.push(`${size.overlayGb} GiB overlay`);
   return parts.join(', ');
 }
 

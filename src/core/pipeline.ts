@@ -26,6 +26,12 @@ export interface Step<S> {
   title: string;
   /** Share of the whole pipeline's time this step usually takes. */
   weight: number;
+  /**
+   * The step that makes the result the user asked for (a freeze's keep). It returns only when it
+   * has committed, and throws when a cancel stopped it first. Once it has run, a cancel can undo
+   * nothing: it is logged, and the steps after it finish with a signal that never aborts.
+   */
+  commits?: boolean;
   run(ctx: StepContext, state: S): Promise<void>;
 }
 
@@ -55,9 +61,10 @@ export async function runPipeline<S>(steps: readonly Step<S>[], state: S, option
   const timings: StepTiming[] = [];
   const totalWeight = steps.reduce((sum, s) => sum + s.weight, 0) || 1;
   let doneWeight = 0;
+  let signal = options.signal;
   try {
     for (const [index, step] of steps.entries()) {
-      if (options.signal.aborted) throw new CancelledError();
+      if (signal.aborted) throw new CancelledError();
       const report = (fraction: number, detail?: string) =>
         options.onProgress?.({
           stepIndex: index,
@@ -68,7 +75,7 @@ export async function runPipeline<S>(steps: readonly Step<S>[], state: S, option
           detail,
         });
       const ctx: StepContext = {
-        signal: options.signal,
+        signal,
         log: options.log,
         defer: (label, cleanup) => deferred.push({ label, cleanup }),
         progress: report,
@@ -77,15 +84,24 @@ export async function runPipeline<S>(steps: readonly Step<S>[], state: S, option
       report(0);
       options.log.info(`Step ${index + 1}/${steps.length}: ${step.title}`);
       const started = Date.now();
-      await runStep(step, ctx, state, options.signal);
+      await runStep(step, ctx, state, signal);
       timings.push({ id: step.id, title: step.title, ms: Date.now() - started });
       report(1);
       doneWeight += step.weight;
+      if (step.commits) signal = afterCommit(step, options);
     }
     return timings;
   } finally {
     await runCleanups(deferred, options.log);
   }
+}
+
+/** The signal for the steps after a committing one: it never aborts, and a cancel is only logged. */
+function afterCommit<S>(step: Step<S>, options: PipelineOptions): AbortSignal {
+  const note = () => options.log.info(`Cancel came after "${step.title}" had finished: nothing is undone, the remaining steps finish.`);
+  if (options.signal.aborted) note();
+  else options.signal.addEventListener('abort', note, { once: true });
+  return new AbortController().signal;
 }
 
 async function runStep<S>(step: Step<S>, ctx: StepContext, state: S, signal: AbortSignal): Promise<void> {
@@ -95,7 +111,8 @@ async function runStep<S>(step: Step<S>, ctx: StepContext, state: S, signal: Abo
     if (isCancelled(error) || signal.aborted) throw new CancelledError(`Cancelled during "${step.title}"`);
     throw new StepFailedError(step.id, step.title, error);
   }
-  if (signal.aborted) throw new CancelledError(`Cancelled during "${step.title}"`);
+  // A committing step that returned has committed: it throws when a cancel stopped it first.
+  if (signal.aborted && !step.commits) throw new CancelledError(`Cancelled during "${step.title}"`);
 }
 
 /** Cleanups never throw: each failure is logged and the rest still run. */

@@ -11,7 +11,7 @@ import { clearResuming, markResuming } from './resumeMarker';
 import type { Services } from './services';
 import { smolmachineProblem } from './snapshots';
 import { sha256File, type Snapshot } from './state';
-import { createOptionsFor, describeCarried, UNRECORDED_SETTINGS } from './machineSettings';
+import { checkSize, createOptionsFor, describeCarried, describeSize, notCarriedBy, type MachineSize } from './machineSettings';
 import { runTool } from './run';
 import type { SmolvmCli } from './tools/smolvm';
 
@@ -33,6 +33,8 @@ export interface ResumeState {
   readonly replace: boolean;
   /** Resume a snapshot that has no record to check it against (the user confirmed it). */
   readonly allowUnverified: boolean;
+  /** The size the user chose instead of the recorded one. */
+  readonly size?: MachineSize;
   /** Set once the machine it replaces is deleted: from then on, stopping short has cost the user that machine. */
   replaced: boolean;
   /** Set once the machine is up and initialised: from then on it is kept. */
@@ -95,10 +97,11 @@ export const createFromSidecar: Step<ResumeState> = {
   async run(ctx, s) {
     ctx.defer('delete the half-created machine', () => (s.ready ? undefined : deleteMachine(s)));
     const settings = s.snapshot.record?.machineSettings;
-    s.notCarried = settings ? settings.notCarried : [UNRECORDED_SETTINGS];
-    if (settings) ctx.log.info(`Carried over: ${describeCarried(settings)}`);
+    s.notCarried = notCarriedBy(settings);
+    if (s.size) ctx.log.info(`Size chosen for the resume: ${describeSize(s.size) || 'smolvm’s defaults and the pack’s'}`);
+    if (settings) ctx.log.info(`Carried over: ${describeCarried(settings, s.size)}`);
     for (const lost of s.notCarried) ctx.log.warn(`Not carried over: ${lost}`);
-    const options = { name: s.machine, from: s.snapshot.sidecar, ...createOptionsFor(settings) };
+    const options = { name: s.machine, from: s.snapshot.sidecar, ...createOptionsFor(settings, s.size) };
     await markResuming(s.services.store, s.slug, s.machine);
     await runTool(s.services.run, s.smolvm.create(options), { signal: ctx.signal });
   },
@@ -141,19 +144,22 @@ export interface ResumeOptions {
   replace?: boolean;
   /** Resume even a snapshot with no record to check it against (after the user confirmed a warning). */
   allowUnverified?: boolean;
+  /** Create the machine with this size instead of the recorded one; refused (UserError) if smolvm would refuse or ignore it. */
+  size?: MachineSize;
 }
 
 export async function resumeBottle(services: Services, snapshot: Snapshot, options: ResumeOptions, steps = RESUME_STEPS): Promise<ResumedBottle> {
   const slug = validateSlug(options.asSlug ?? snapshot.slug, services.prefix);
   const machine = machineName(slug, services.prefix);
   const smolvm = services.smolvm();
+  if (options.size) checkSize(options.size, snapshot.record?.machineSettings);
   await refuseCaseTwin(services.store, slug, await machineSlugs(services, options.signal));
   const locks = [await services.store.lock(snapshot.slug, 'resume')];
   try {
     if (slug !== snapshot.slug) locks.push(await services.store.lock(slug, 'resume'));
     const state: ResumeState = {
       snapshot, slug, machine, smolvm, services, replace: options.replace ?? false, allowUnverified: options.allowUnverified ?? false,
-      replaced: false, ready: false, notCarried: [],
+      size: options.size, replaced: false, ready: false, notCarried: [],
     };
     if (!state.replace && (await machineExists(state, options.signal))) throw new MachineExistsError(machine);
     services.logs.main.info(`Resuming ${machine} from ${snapshot.sidecar}`);

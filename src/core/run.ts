@@ -48,17 +48,31 @@ export interface ToolCommand<T> {
   okExitCodes?: number[];
   /** Bulky machine-readable stdout (JSON) goes to the log at trace level only. */
   quietStdout?: boolean;
+  /** Added to the environment of this one command (merged under the caller's `env`). */
+  env?: Readonly<Record<string, string>>;
+  /** The tool's own error line in its stderr, when it has one: a failure's reason. */
+  failureReason?(stderr: string): string | undefined;
   parse(result: RunResult): T;
 }
 
 /** Options given here win over the command's own, except those left undefined. */
 export async function runTool<T>(run: Runner, command: ToolCommand<T>, options: RunOptions = {}): Promise<T> {
+  const env = command.env || options.env ? { ...command.env, ...options.env } : undefined;
   const result = await run(command.argv, {
     okExitCodes: command.okExitCodes,
     quietStdout: command.quietStdout,
-    ...withoutUndefined(options),
+    ...withoutUndefined({ ...options, env }),
+  }).catch((error: unknown) => {
+    throw withToolReason(error, command);
   });
   return command.parse(result);
+}
+
+/** A failed exit status told in the tool's own words when its client knows where they are. */
+function withToolReason(error: unknown, command: ToolCommand<unknown>): unknown {
+  if (!(error instanceof ToolError) || error.exitCode === undefined || !command.failureReason) return error;
+  const reason = command.failureReason(error.stderrTail);
+  return reason ? new ToolError(error.command, error.exitCode, error.stderrTail, undefined, reason) : error;
 }
 
 function withoutUndefined(options: RunOptions): RunOptions {
@@ -141,12 +155,19 @@ function childOptions(log: Log, note: (message: string) => void, options: RunOpt
 /**
  * An execa transform that passes output through unchanged and cuts it into lines as it arrives: at
  * "\n", and at the "\r" a progress bar redraws its line with (smolvm machine cp prints
- * `\rDownloading ...` with no newline until the end). A "\r" that ends a chunk may be half of
- * "\r\n", so that chunk's last redraw is cut when the next chunk comes.
+ * `\rDownloading ...` with no newline until the end). A redraw is handed on as soon as its chunk
+ * ends, not when the next "\r" comes, so progress is never one redraw behind; a redraw cut by a
+ * chunk boundary is handed on again whole. A "\r" that ends a chunk may be half of "\r\n".
  */
 export function splitLines(onLine: (text: string, redraw: boolean) => void) {
   const decoder = new TextDecoder();
   let pending = '';
+  let inRedraw = false;
+  let previewed: string | undefined;
+  const emit = (text: string, redraw: boolean) => {
+    if (!(redraw && (text === '' || text === previewed))) onLine(text, redraw);
+    previewed = undefined;
+  };
   return {
     binary: true,
     *transform(chunk: Uint8Array) {
@@ -154,12 +175,16 @@ export function splitLines(onLine: (text: string, redraw: boolean) => void) {
       const ends = /\r\n|\n|\r(?=[^])/g;
       let start = 0;
       for (let end = ends.exec(pending); end; end = ends.exec(pending)) {
-        const text = pending.slice(start, end.index);
-        const redraw = end[0] === '\r';
-        if (!(redraw && text === '')) onLine(text, redraw);
+        inRedraw = end[0] === '\r';
+        emit(pending.slice(start, end.index), inRedraw);
         start = ends.lastIndex;
       }
       pending = pending.slice(start);
+      const partial = pending.replace(/\r$/, '');
+      if (inRedraw && partial !== '' && partial !== previewed) {
+        onLine(partial, true);
+        previewed = partial;
+      }
       yield chunk;
     },
     // eslint-disable-next-line require-yield -- execa wants a generator here; the output already went through.

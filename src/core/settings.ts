@@ -32,6 +32,8 @@ export interface CoreSettings {
   compression?: Compression;
   /** How many snapshots a bottle keeps, the newest counted (pinned ones always stay); 0 keeps all. Default 5. */
   snapshotsKeep?: number;
+  /** Whether a freeze archives the host folders mounted into the bottle (`-v`); default false. */
+  includeMounts?: boolean;
 }
 
 /** Everything, the view's own settings included. */
@@ -55,6 +57,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   imageBuilder: 'auto',
   compression: 'gzip',
   snapshotsKeep: 5,
+  includeMounts: false,
   refreshInterval: 10,
   statusBarEnabled: true,
   shell: LOGIN_SHELL,

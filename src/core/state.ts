@@ -55,6 +55,8 @@ export interface SnapshotRecord {
   imageBuilder?: string;
   /** `gzip` or `none`: the archive made in the VM. */
   compression?: string;
+  /** The bottle's mount points the archive left out (host folders, `-v`). */
+  mountsLeftOut?: string[];
   /** Set when the sidecar was imported from a file rather than frozen here. */
   importedFrom?: string;
   /** The machine's settings as smolvm reported them at freeze time, for the resume to give back. */

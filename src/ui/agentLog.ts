@@ -1,6 +1,7 @@
 /**
  * A bottle's `agent-console.log`, opened read-only and following appends: a virtual document whose
- * content is the file, refreshed whenever the file changes.
+ * content is the file, refreshed whenever the file changes, scrolled along as it grows while its
+ * end is in view (as `tail -f`; a reader who scrolled up keeps their place).
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -14,6 +15,10 @@ export class AgentLogProvider implements vscode.TextDocumentContentProvider, vsc
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly registration = vscode.workspace.registerTextDocumentContentProvider(AGENT_LOG_SCHEME, this);
   private readonly closing = vscode.workspace.onDidCloseTextDocument((doc) => this.unwatch(doc.uri));
+  /** Each open log's line count before its latest change: was its end in view? */
+  private readonly lineCounts = new Map<string, number>();
+  private readonly opening = vscode.workspace.onDidOpenTextDocument((doc) => this.countLines(doc));
+  private readonly growing = vscode.workspace.onDidChangeTextDocument((event) => this.follow(event.document));
 
   /** The document for a log file; the path travels in the query so the title can be the bottle's name. */
   static uriFor(slug: string, path: string): vscode.Uri {
@@ -32,9 +37,26 @@ export class AgentLogProvider implements vscode.TextDocumentContentProvider, vsc
   dispose(): void {
     for (const watcher of this.watchers.values()) watcher.close();
     this.watchers.clear();
+    this.lineCounts.clear();
     this.registration.dispose();
     this.closing.dispose();
+    this.opening.dispose();
+    this.growing.dispose();
     this.changed.dispose();
+  }
+
+  private countLines(document: vscode.TextDocument): void {
+    if (document.uri.scheme === AGENT_LOG_SCHEME) this.lineCounts.set(document.uri.toString(), document.lineCount);
+  }
+
+  private follow(document: vscode.TextDocument): void {
+    if (document.uri.scheme !== AGENT_LOG_SCHEME) return;
+    const endBefore = (this.lineCounts.get(document.uri.toString()) ?? document.lineCount) - 1;
+    this.countLines(document);
+    for (const editor of vscode.window.visibleTextEditors) {
+      const lastShown = editor.visibleRanges.at(-1)?.end.line ?? 0;
+      if (editor.document === document && lastShown >= endBefore) revealEnd(editor);
+    }
   }
 
   private watchFile(uri: vscode.Uri): void {
@@ -51,13 +73,17 @@ export class AgentLogProvider implements vscode.TextDocumentContentProvider, vsc
     if (uri.scheme !== AGENT_LOG_SCHEME) return;
     this.watchers.get(uri.toString())?.close();
     this.watchers.delete(uri.toString());
+    this.lineCounts.delete(uri.toString());
   }
 }
 
 /** Opens the log and keeps its end in view as it grows. */
 export async function showAgentLog(slug: string, path: string): Promise<void> {
   const document = await vscode.workspace.openTextDocument(AgentLogProvider.uriFor(slug, path));
-  const editor = await vscode.window.showTextDocument(document, { preview: false });
-  const end = document.lineAt(Math.max(0, document.lineCount - 1)).range.end;
+  revealEnd(await vscode.window.showTextDocument(document, { preview: false }));
+}
+
+function revealEnd(editor: vscode.TextEditor): void {
+  const end = editor.document.lineAt(Math.max(0, editor.document.lineCount - 1)).range.end;
   editor.revealRange(new vscode.Range(end, end));
 }

@@ -37,5 +37,7 @@ export async function showAgentLogCommand(deps: CommandDeps, target: Target): Pr
 
 export async function copyMachineNameCommand(deps: CommandDeps, target: Target): Promise<void> {
   const bottle = await resolveBottle(deps, target, { fits: () => true, placeHolder: vscode.l10n.t('Choose a bottle'), none: vscode.l10n.t('There are no bottles.') });
-  if (bottle) await vscode.env.clipboard.writeText(bottle.machineName);
+  if (!bottle) return;
+  await vscode.env.clipboard.writeText(bottle.machineName);
+  void vscode.window.showInformationMessage(vscode.l10n.t('Copied the machine name {0}.', bottle.machineName));
 }

@@ -5,12 +5,20 @@
  * missing smolvm, or an error) for the view to show in place of the rows, never as a pop-up.
  */
 import * as vscode from 'vscode';
-import { isRunning, SmolvmMissingError, type BotBottle, type Bottle } from '../core/facade';
+import { SmolvmMissingError, type BotBottle, type Bottle } from '../core/facade';
 import { errorMessage } from '../core/errors';
+import { SORT_ORDERS, type SortOrder } from './bottleRows';
 import { setContext, type ViewStatus } from './context';
+import { bottleContextKeys, type BottleContextKeys } from './contextValues';
 import type { Logs } from './logs';
 
 const WATCH_DEBOUNCE_MS = 500;
+/** How often "2 min ago" is brought up to date while the view is visible (no new list is read). */
+const CLOCK_TICK_MS = 30_000;
+const SORT_ORDER_KEY = 'botBottle.sortBy';
+
+/** Where the chosen row order is remembered (the extension's global state). */
+export type OrderMemory = Pick<vscode.Memento, 'get' | 'update'>;
 
 export class BottlesModel implements vscode.Disposable {
   private list: Bottle[] = [];
@@ -22,14 +30,37 @@ export class BottlesModel implements vscode.Disposable {
   private timer?: ReturnType<typeof setInterval>;
   private watchers: vscode.FileSystemWatcher[] = [];
   private debounce?: ReturnType<typeof setTimeout>;
+  private clock?: ReturnType<typeof setInterval>;
+  private listTime = Date.now();
+  private order: SortOrder;
 
   constructor(
     private core: BotBottle,
     private refreshIntervalSeconds: number,
     private readonly logs: Logs,
+    private readonly memory?: OrderMemory,
   ) {
+    const remembered = memory?.get<string>(SORT_ORDER_KEY);
+    this.order = SORT_ORDERS.find((order) => order === remembered) ?? 'name';
     void setContext('botBottle.status', 'loading');
+    void setContext('botBottle.sortBy', this.order);
     this.watchStateFolders();
+  }
+
+  /** When the list was last read: uptimes are as of then. */
+  get listedAt(): number {
+    return this.listTime;
+  }
+
+  get sortOrder(): SortOrder {
+    return this.order;
+  }
+
+  /** Rows by name or by last activity, remembered across windows and restarts. */
+  async setSortOrder(order: SortOrder): Promise<void> {
+    this.order = order;
+    await Promise.all([this.memory?.update(SORT_ORDER_KEY, order), setContext('botBottle.sortBy', order)]);
+    this.changed.fire();
   }
 
   get bottles(): readonly Bottle[] {
@@ -67,6 +98,7 @@ export class BottlesModel implements vscode.Disposable {
   async refresh(): Promise<void> {
     try {
       this.list = await this.core.listBottles();
+      this.listTime = Date.now();
       this.currentStatus = 'ready';
       this.failureMessage = undefined;
     } catch (error) {
@@ -75,11 +107,8 @@ export class BottlesModel implements vscode.Disposable {
       this.failureMessage = this.currentStatus === 'error' ? errorMessage(error) : undefined;
       this.logs.main.warn(`Listing bottles failed: ${errorMessage(error)}`);
     }
-    await Promise.all([
-      setContext('botBottle.status', this.currentStatus),
-      setContext('botBottle.hasBottles', this.list.length > 0),
-      setContext('botBottle.anyRunning', this.list.some(isRunning)),
-    ]);
+    const keys = Object.entries(bottleContextKeys(this.list)) as [keyof BottleContextKeys, boolean][];
+    await Promise.all([setContext('botBottle.status', this.currentStatus), ...keys.map(([key, value]) => setContext(key, value))]);
     this.changed.fire();
   }
 
@@ -92,13 +121,17 @@ export class BottlesModel implements vscode.Disposable {
 
   private scheduleTimer(): void {
     this.stopTimer();
-    if (!this.visible || this.refreshIntervalSeconds <= 0) return;
+    if (!this.visible) return;
+    this.clock = setInterval(() => this.changed.fire(), CLOCK_TICK_MS);
+    if (this.refreshIntervalSeconds <= 0) return;
     this.timer = setInterval(() => void this.refresh(), this.refreshIntervalSeconds * 1000);
   }
 
   private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
+    clearInterval(this.timer);
+    clearInterval(this.clock);
     this.timer = undefined;
+    this.clock = undefined;
   }
 
   /** Snapshots written by a freeze, by bot-bottle itself or by hand show up without a refresh. */

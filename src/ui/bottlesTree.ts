@@ -5,7 +5,8 @@
  */
 import * as vscode from 'vscode';
 import { formatBytes, formatDuration, formatTime } from '../core/format';
-import { backendOf, isPinned, type Bottle, type Snapshot } from '../core/facade';
+import { isFreezePullReference, isPinned, type Bottle, type Snapshot } from '../core/facade';
+import { accessibleLabel, knownAs, rowParts, sortBottles } from './bottleRows';
 import type { BottlesModel } from './bottlesModel';
 import { bottleContextValue, snapshotContextValue } from './contextValues';
 import type { Operations } from './operations';
@@ -18,7 +19,7 @@ export type MessageNode = { kind: 'error'; message: string };
 export type TreeNode = BottleNode | SnapshotNode | MessageNode;
 
 /** What the tree draws from: the model, or (in tests) anything shaped like it. */
-export type BottlesSource = Pick<BottlesModel, 'bottles' | 'failure' | 'onDidChange'>;
+export type BottlesSource = Pick<BottlesModel, 'bottles' | 'failure' | 'onDidChange'> & Partial<Pick<BottlesModel, 'listedAt' | 'sortOrder'>>;
 
 export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
@@ -89,7 +90,7 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
     const failure = this.source.failure;
     if (failure) return previous[0]?.kind === 'error' && previous[0].message === failure ? [previous[0]] : [{ kind: 'error', message: failure }];
     const kept = new Map(previous.flatMap((node) => (node.kind === 'bottle' ? [[node.bottle.slug, node] as const] : [])));
-    return this.source.bottles.map((bottle) => {
+    return sortBottles(this.source.bottles, this.source.sortOrder ?? 'name', this.listedAt()).map((bottle) => {
       const node = kept.get(bottle.slug);
       if (!node) return { kind: 'bottle', bottle };
       node.bottle = bottle;
@@ -97,37 +98,34 @@ export class BottlesTree implements vscode.TreeDataProvider<TreeNode>, vscode.Di
     });
   }
 
+  /** The row's text is part of its look: "2 min ago" becoming "3 min ago" is a change to draw. */
   private looks(bottle: Bottle): string {
-    return JSON.stringify({ bottle, step: this.operations.get(bottle.slug)?.step, ages: snapshotsOf(bottle).map((snapshot) => snapshotAge(snapshot)) });
+    return JSON.stringify({ bottle, parts: this.descriptionParts(bottle), ages: snapshotsOf(bottle).map((snapshot) => snapshotAge(snapshot)) });
+  }
+
+  /** What bot-bottle calls it, then the running step, or its state, how long ago and its image. */
+  private descriptionParts(bottle: Bottle): string[] {
+    const operation = this.operations.get(bottle.slug);
+    const now = operation ? [operation.step] : rowParts(bottle, Date.now(), this.listedAt(), vscode.l10n.t);
+    return [...knownAs(bottle), ...now];
+  }
+
+  private listedAt(): number {
+    return this.source.listedAt ?? Date.now();
   }
 
   private bottleItem(bottle: Bottle): vscode.TreeItem {
     const operation = this.operations.get(bottle.slug);
+    const parts = this.descriptionParts(bottle);
     const item = new vscode.TreeItem(bottle.slug, snapshotsOf(bottle).length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     item.id = `bottle:${bottle.slug}`;
-    item.description = [knownAs(bottle), operation ? operation.step : bottleDescription(bottle)].filter(Boolean).join(' · ');
+    item.description = parts.join(' · ');
+    item.accessibilityInformation = { label: accessibleLabel(bottle, parts) };
     item.tooltip = bottleTooltip(bottle);
     item.iconPath = operation ? new vscode.ThemeIcon('loading~spin') : bottleIcon(bottle);
     item.contextValue = bottleContextValue(bottle, Boolean(operation));
     return item;
   }
-}
-
-function bottleDescription(bottle: Bottle): string {
-  const machine = bottle.machine ?? bottle.container;
-  // Not smolvm's word "frozen": for smolvm that is a machine fork base (src/config.rs:57-65), not a snapshot.
-  if (!machine) return vscode.l10n.t('snapshot · {0}', formatTime(bottle.snapshot!.createdAt));
-  const parts = [machine.state];
-  if (machine.image) parts.push(machine.image);
-  if (machine.uptimeSeconds !== undefined) parts.push(vscode.l10n.t('up {0}', formatDuration(machine.uptimeSeconds * 1000)));
-  return parts.join(' · ');
-}
-
-/** What bot-bottle calls the bottle (its label, else its agent) and on which backend it runs. */
-function knownAs(bottle: Bottle): string {
-  const metadata = bottle.botBottle?.metadata;
-  const backend = metadata?.backend ?? (backendOf(bottle) === 'docker' ? 'docker' : undefined);
-  return [metadata?.label ?? metadata?.agentName, backend].filter(Boolean).join(' · ');
 }
 
 /** What bot-bottle's files say, as tooltip lines; their text is anyone's, so none of it is read as Markdown. */
@@ -156,7 +154,7 @@ function bottleTooltip(bottle: Bottle): vscode.MarkdownString {
   const m = bottle.machine;
   if (m) {
     lines.push(vscode.l10n.t('State: {0}', m.state));
-    if (m.image) lines.push(vscode.l10n.t('Image: {0}', m.image));
+    if (m.image) lines.push(vscode.l10n.t('Image: {0}', isFreezePullReference(m.image) ? vscode.l10n.t('made from a snapshot (smolvm records {0}, served only while the freeze packed it)', m.image) : m.image));
     if (m.pid) lines.push(vscode.l10n.t('PID: {0}', m.pid));
     if (m.cpus) lines.push(vscode.l10n.t('CPUs: {0}', m.cpus));
     if (m.memoryMib) lines.push(vscode.l10n.t('Memory: {0} MiB', m.memoryMib));
@@ -239,6 +237,7 @@ function snapshotItem(snapshot: Snapshot, committedByBotBottle: boolean, now = D
 function errorItem(message: string): vscode.TreeItem {
   const item = new vscode.TreeItem(message, vscode.TreeItemCollapsibleState.None);
   item.id = 'error';
+  item.accessibilityInformation = { label: vscode.l10n.t('Listing bottles failed: {0}', message) };
   item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
   item.tooltip = vscode.l10n.t('{0}\n\nClick to show the log.', message);
   item.contextValue = 'error';

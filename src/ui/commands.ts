@@ -1,10 +1,12 @@
 /** Registers every command; each handler lives in the file named for what it does. */
 import * as vscode from 'vscode';
+import { isRunning } from '../core/facade';
 import { resumeWithBotBottleCommand } from './botBottleResumeCommand';
 import { copyMachineNameCommand, openShellCommand, showAgentLogCommand } from './bottleCommands';
 import { openSetting } from './config';
-import { freezeCommand } from './freezeCommand';
 import { editSnapshotNoteCommand, renameSnapshotCommand, resumeFromSnapshotCommand, setSnapshotPinnedCommand } from './historyCommands';
+import type { TreeNode } from './bottlesTree';
+import { freezeAllRunningCommand, freezeTargetsCommand, lifecycleCommand, selectedOr } from './lifecycleCommands';
 import { resumeCommand } from './resumeCommand';
 import {
   copySnapshotPathCommand,
@@ -16,12 +18,19 @@ import {
 import type { CommandDeps, Target } from './targets';
 
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
-  const commands: Record<string, (target?: Target) => unknown> = {
+  const commands: Record<string, (target?: Target, selected?: readonly TreeNode[]) => unknown> = {
     'botBottle.refresh': () => deps.model.refresh(),
-    'botBottle.freeze': (target) => freezeCommand(deps, target),
+    'botBottle.freeze': (target, selected) => freezeTargetsCommand(deps, target, selected),
+    'botBottle.freezeAllRunning': () => freezeAllRunningCommand(deps),
+    'botBottle.startBottle': (target, selected) => lifecycleCommand(deps, 'start', target, selected),
+    'botBottle.stopBottle': (target, selected) => lifecycleCommand(deps, 'stop', target, selected),
+    'botBottle.restartBottle': (target, selected) => lifecycleCommand(deps, 'restart', target, selected),
+    'botBottle.deleteBottle': (target, selected) => lifecycleCommand(deps, 'delete', target, selected),
+    'botBottle.sortByName': () => deps.model.setSortOrder('name'),
+    'botBottle.sortByActivity': () => deps.model.setSortOrder('activity'),
     'botBottle.resume': (target) => resumeCommand(deps, target),
     'botBottle.resumeWithBotBottle': (target) => resumeWithBotBottleCommand(deps, target),
-    'botBottle.openShell': (target) => openShellCommand(deps, target),
+    'botBottle.openShell': (target) => openShellCommand(deps, selectedOr(deps, target, isRunning)),
     'botBottle.showAgentLog': (target) => showAgentLogCommand(deps, target),
     'botBottle.exportSnapshot': (target) => exportSnapshotCommand(deps, target),
     'botBottle.importSnapshot': () => importSnapshotCommand(deps),

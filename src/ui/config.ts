@@ -19,6 +19,7 @@ export function readSettings(): Settings {
     imageBuilder: oneOf(IMAGE_BUILDER_CHOICES, config.get<string>('freeze.imageBuilder'), DEFAULT_SETTINGS.imageBuilder),
     compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), DEFAULT_SETTINGS.compression),
     snapshotsKeep: wholeAtLeastZero(config.get<number>('snapshots.keep'), DEFAULT_SETTINGS.snapshotsKeep),
+    includeMounts: config.get<boolean>('freeze.includeMounts', DEFAULT_SETTINGS.includeMounts) === true,
   };
 }
 

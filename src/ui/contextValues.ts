@@ -26,3 +26,19 @@ export function snapshotContextValue(snapshot: Snapshot): string {
   if (snapshot.historyId !== undefined) flags.push('history');
   return flags.join('+');
 }
+
+/** What the palette and keybindings may offer, from the bottles listed (package.json's `when` and `enablement` read these). */
+export function bottleContextKeys(bottles: readonly Bottle[]) {
+  return {
+    'botBottle.hasBottles': bottles.length > 0,
+    'botBottle.anyRunning': bottles.some(isRunning),
+    /** A machine or container that is not running: something to start. */
+    'botBottle.anyStopped': bottles.some((b) => (b.machine || b.container) && !isRunning(b)),
+    /** A machine or container at all: something to delete. */
+    'botBottle.anyMachine': bottles.some((b) => b.machine || b.container),
+    /** A snapshot: something to resume. */
+    'botBottle.anyFrozen': bottles.some((b) => b.snapshot !== undefined),
+  } satisfies Record<string, boolean>;
+}
+
+export type BottleContextKeys = ReturnType<typeof bottleContextKeys>;

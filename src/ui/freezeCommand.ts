@@ -1,13 +1,22 @@
 /** Freeze Bottle: from the tree, the palette (a pick of running bottles) or the status bar. */
 import * as vscode from 'vscode';
 import { isRunning, type CommittedImage, type Snapshot } from '../core/facade';
+import { errorMessage, isCancelled } from '../core/errors';
 import { formatBytes } from '../core/format';
+import type { Outcome } from './batchSummary';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
 import { exportSnapshotCommand, revealSnapshot } from './snapshotCommands';
 import { resolveBottle, type CommandDeps, type Target } from './targets';
 
-export async function freezeCommand(deps: CommandDeps, target: Target): Promise<Snapshot | CommittedImage | undefined> {
+export interface FreezeOptions {
+  /** Part of several: no message of its own, the caller sums up. */
+  quiet?: boolean;
+  /** Told why it failed (when quiet). */
+  onFailure?: (outcome: Outcome) => void;
+}
+
+export async function freezeCommand(deps: CommandDeps, target: Target, options: FreezeOptions = {}): Promise<Snapshot | CommittedImage | undefined> {
   const bottle = await resolveBottle(deps, target, {
     fits: isRunning,
     placeHolder: vscode.l10n.t('Choose a running bottle to freeze'),
@@ -20,11 +29,16 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
     const frozen = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
       deps.core().freeze(bottle, { signal, onProgress }),
     );
-    if ('tag' in frozen) announceCommitted(frozen);
+    if (options.quiet) deps.logs.main.info(`Froze ${slug}.`);
+    else if ('tag' in frozen) announceCommitted(frozen);
     else announceFrozen(deps, frozen);
     return frozen;
   } catch (error) {
-    reportFailure(deps.logs, what, error);
+    if (!options.quiet) reportFailure(deps.logs, what, error);
+    else {
+      deps.logs.main.error(`${what} failed: ${errorMessage(error)}`);
+      options.onFailure?.(isCancelled(error) ? { slug, cancelled: true } : { slug, failure: errorMessage(error) });
+    }
     return undefined;
   } finally {
     void deps.model.refresh();
@@ -34,7 +48,9 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
 function announceFrozen(deps: CommandDeps, snapshot: Snapshot): void {
   const reveal = vscode.l10n.t('Reveal');
   const exportLabel = vscode.l10n.t('Export…');
-  const message = vscode.l10n.t('Froze {0}: a {1} snapshot in {2}.', snapshot.slug, formatBytes(snapshot.sizeBytes), snapshot.sidecar);
+  const froze = vscode.l10n.t('Froze {0}: a {1} snapshot.', snapshot.slug, formatBytes(snapshot.sizeBytes));
+  const leftOut = (snapshot.record?.mountsLeftOut ?? []).map((path) => vscode.l10n.t('{0} (a host folder)', path));
+  const message = leftOut.length > 0 ? `${froze} ${vscode.l10n.t('Left out: {0}.', leftOut.join(', '))}` : froze;
   void vscode.window.showInformationMessage(message, reveal, exportLabel).then((choice) => {
     if (choice === reveal) void revealSnapshot(snapshot);
     if (choice === exportLabel) void exportSnapshotCommand(deps, snapshot.slug);

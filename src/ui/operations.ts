@@ -3,12 +3,31 @@
  * tree, the status bar and the `+busy` context value read it.
  */
 import * as vscode from 'vscode';
+import type { LifecycleAction } from '../core/facade';
 
 export interface Operation {
   slug: string;
-  kind: 'freeze' | 'resume';
+  kind: 'freeze' | 'resume' | LifecycleAction;
   /** The step now running, e.g. "Copying the archive (3/7)". */
   step: string;
+}
+
+/** What the status bar says while an operation of each kind runs, e.g. "Freezing api". */
+export function operationTitle(kind: Operation['kind'], slug: string): string {
+  switch (kind) {
+    case 'freeze':
+      return vscode.l10n.t('Freezing {0}', slug);
+    case 'resume':
+      return vscode.l10n.t('Resuming {0}', slug);
+    case 'start':
+      return vscode.l10n.t('Starting {0}', slug);
+    case 'stop':
+      return vscode.l10n.t('Stopping {0}', slug);
+    case 'restart':
+      return vscode.l10n.t('Restarting {0}', slug);
+    case 'delete':
+      return vscode.l10n.t('Deleting {0}', slug);
+  }
 }
 
 export class Operations implements vscode.Disposable {

@@ -1,9 +1,10 @@
-/** Resume Bottle: recreate the machine from its snapshot, asking first when the name is taken. */
+/** Resume Bottle: recreate the machine from its snapshot, asking first when the name is taken and confirming what comes back. */
 import * as vscode from 'vscode';
 import { StepFailedError } from '../core/errors';
 import { MachineExistsError, UnverifiedSnapshotError } from '../core/facade';
 import { withOperationProgress } from './progress';
 import { reportFailure } from './report';
+import { confirmResume } from './resumeSize';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
 
 interface Placement {
@@ -18,11 +19,13 @@ export async function resumeCommand(deps: CommandDeps, target: Target): Promise<
   const placement = taken ? await askForPlacement(deps, snapshot.slug) : { replace: false };
   if (!placement) return undefined;
   const slug = placement.asSlug ?? snapshot.slug;
+  const choice = await confirmResume(deps, snapshot, slug);
+  if (!choice) return undefined;
   const what = vscode.l10n.t('Resuming {0}', slug);
   try {
     const resume = (allowUnverified: boolean) =>
       withOperationProgress(deps.operations, slug, 'resume', what, (signal, onProgress) =>
-        deps.core().resume(snapshot, { signal, onProgress, ...placement, allowUnverified }),
+        deps.core().resume(snapshot, { signal, onProgress, ...placement, ...choice, allowUnverified }),
       );
     const { machine, notCarried } = await resume(false).catch(async (error: unknown) => {
       const unverified = unverifiedSnapshot(error);

@@ -2,20 +2,19 @@
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { ExportTargetExistsError, SMOLMACHINE_SUFFIX, SnapshotExistsError, type Snapshot } from '../core/facade';
-import { confirmDestructive } from './confirm';
 import { snapshotName } from './historyCommands';
 import { reportFailure } from './report';
 import { resolveSnapshot, type CommandDeps, type Target } from './targets';
 
-export async function exportSnapshotCommand(deps: CommandDeps, target: Target): Promise<void> {
+export async function exportSnapshotCommand(deps: CommandDeps, target: Target): Promise<boolean> {
   const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot to export'));
-  if (!snapshot) return;
+  if (!snapshot) return false;
   const destination = await vscode.window.showSaveDialog({
     title: vscode.l10n.t('Export the snapshot of {0}', snapshot.slug),
     defaultUri: vscode.Uri.file(`${defaultFolder()}/${snapshot.slug}${snapshot.historyId === undefined ? '' : `-${snapshot.historyId}`}`),
     saveLabel: vscode.l10n.t('Export'),
   });
-  if (!destination) return;
+  if (!destination) return false;
   try {
     const core = deps.core();
     const files = await core.exportSnapshot(snapshot, destination.fsPath).catch(async (error: unknown) => {
@@ -23,9 +22,14 @@ export async function exportSnapshotCommand(deps: CommandDeps, target: Target): 
       return core.exportSnapshot(snapshot, destination.fsPath, true);
     });
     deps.logs.main.info(`Exported the snapshot of ${snapshot.slug} to ${files.sidecar}${files.launcher ? ` and ${files.launcher}` : ''}`);
-    void vscode.window.showInformationMessage(vscode.l10n.t('Exported the snapshot of {0} to {1}.', snapshot.slug, files.sidecar));
+    const reveal = vscode.l10n.t('Reveal');
+    void vscode.window.showInformationMessage(vscode.l10n.t('Exported the snapshot of {0} as {1}.', snapshot.slug, basename(files.sidecar)), reveal).then((choice) => {
+      if (choice === reveal) void vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(files.sidecar));
+    });
+    return true;
   } catch (error) {
     reportFailure(deps.logs, vscode.l10n.t('Exporting the snapshot of {0}', snapshot.slug), error);
+    return false;
   }
 }
 
@@ -46,10 +50,12 @@ export async function importSnapshotCommand(deps: CommandDeps): Promise<Snapshot
   if (!slug) return undefined;
   const what = vscode.l10n.t('Importing {0}', basename(file.fsPath));
   try {
-    return await core.importSnapshot(file.fsPath, slug).catch(async (error) => {
+    const imported = await core.importSnapshot(file.fsPath, slug).catch(async (error) => {
       if (!(error instanceof SnapshotExistsError) || !(await confirm(vscode.l10n.t('Bottle {0} already has a snapshot. Make the imported one its newest?', slug), vscode.l10n.t('Import'), vscode.l10n.t('The snapshot it has now is kept in its history.')))) throw error;
       return core.importSnapshot(file.fsPath, slug, true);
     });
+    announceImported(imported, basename(file.fsPath));
+    return imported;
   } catch (error) {
     reportFailure(deps.logs, what, error);
     return undefined;
@@ -63,7 +69,12 @@ export async function deleteSnapshotCommand(deps: CommandDeps, target: Target): 
   if (!snapshot) return false;
   const name = snapshotName(snapshot);
   const question = vscode.l10n.t('Delete the snapshot of {0}?', snapshot.slug);
-  if (!(await confirmDestructive(question, deleteDetail(deps, snapshot, name), vscode.l10n.t('Delete')))) return false;
+  // The safe choice is the primary button, never the destructive one.
+  const exportFirst = vscode.l10n.t('Export First…');
+  const deleteLabel = vscode.l10n.t('Delete');
+  const choice = await vscode.window.showWarningMessage(question, { modal: true, detail: deleteDetail(deps, snapshot, name) }, exportFirst, deleteLabel);
+  const exportTarget = typeof target === 'object' && target.kind === 'snapshot' ? target : snapshot.slug;
+  if (choice === undefined || (choice === exportFirst && !(await exportSnapshotCommand(deps, exportTarget)))) return false;
   try {
     await deps.core().deleteSnapshot(snapshot);
     deps.logs.main.info(`Deleted the snapshot ${name} of ${snapshot.slug} (${snapshot.sidecar})`);
@@ -91,11 +102,20 @@ export async function revealSnapshotCommand(deps: CommandDeps, target: Target): 
 
 export async function copySnapshotPathCommand(deps: CommandDeps, target: Target): Promise<void> {
   const snapshot = await resolveSnapshot(deps, target, vscode.l10n.t('Choose a snapshot'));
-  if (snapshot) await vscode.env.clipboard.writeText(snapshot.sidecar);
+  if (!snapshot) return;
+  await vscode.env.clipboard.writeText(snapshot.sidecar);
+  void vscode.window.showInformationMessage(vscode.l10n.t('Copied the path of the snapshot of {0}.', snapshot.slug));
 }
 
 export function revealSnapshot(snapshot: Snapshot): Thenable<unknown> {
   return vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(snapshot.sidecar));
+}
+
+function announceImported(snapshot: Snapshot, file: string): void {
+  const resume = vscode.l10n.t('Resume');
+  void vscode.window.showInformationMessage(vscode.l10n.t('Imported {0} as bottle {1}.', file, snapshot.slug), resume).then((choice) => {
+    if (choice === resume) void vscode.commands.executeCommand('botBottle.resume', snapshot.slug);
+  });
 }
 
 async function confirm(question: string, action: string, detail?: string): Promise<boolean> {

@@ -1,7 +1,7 @@
 /** `$(archive) Freeze` while a bottle runs; during a freeze, the step, and a click opens the tools log. */
 import * as vscode from 'vscode';
 import { isRunning, type Bottle } from '../core/facade';
-import type { Operations } from './operations';
+import { operationTitle, type Operations } from './operations';
 
 export class FreezeStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('botBottle.freeze', vscode.StatusBarAlignment.Left, 50);
@@ -39,7 +39,7 @@ export class FreezeStatusBar implements vscode.Disposable {
     }
     if (busy.length > 0) {
       const [first] = busy;
-      const verb = first.kind === 'freeze' ? vscode.l10n.t('Freezing {0}', first.slug) : vscode.l10n.t('Resuming {0}', first.slug);
+      const verb = operationTitle(first.kind, first.slug);
       this.item.text = `$(loading~spin) ${verb}: ${first.step}${busy.length > 1 ? ` (+${busy.length - 1})` : ''}`;
       this.item.tooltip = vscode.l10n.t('Show what the tools are doing');
       this.item.command = 'botBottle.showToolLog';

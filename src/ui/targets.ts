@@ -12,6 +12,8 @@ export interface CommandDeps {
   operations: Operations;
   core(): BotBottle;
   settings(): Settings;
+  /** The rows selected in the Bottles view, for keybindings (which pass no row). */
+  selection?(): readonly TreeNode[];
 }
 
 export type Target = TreeNode | string | undefined;

@@ -2,15 +2,17 @@
 // Freezes here take the docker image path against real tools (docker on podman, Distribution,
 // skopeo), so that the Tools log shows every tool a freeze runs.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
-import { activityBarItem, contextMenu, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
+import { isDeepStrictEqual } from 'node:util';
+import type { Locator, Page } from 'playwright-core';
+import { activityBarItem, notifications, openView, outputText, runCommand, statusBarItem, treeItem, waitForViewContent } from '../vscode/browser';
 import { startContainerService, type ContainerService } from '../support/containers';
-import { isAlive } from '../support/processes';
-import { readSimLog } from '../support/sim';
-import { extensionLog, ROOT, useWorkbench, type Workbench } from './support';
+import { isAlive, waitFor } from '../support/processes';
+import { readSimLog, type LoggedCall } from '../support/sim';
+import { describeTree } from '../support/world';
+import { dismissToasts, extensionLog, ROOT, rowMenu, useWorkbench, waitForToast, type Workbench } from './support';
 
 const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
@@ -28,39 +30,29 @@ async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
   copyFileSync(path, join(README_SHOTS, `${name}.png`));
 }
 
-async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
-  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
-  await toast.waitFor({ timeout });
-  return toast.innerText();
+/** The `machine create` calls the stand-in logged. */
+function creates(simLog: string): LoggedCall[] {
+  return readSimLog(simLog).filter((call) => call.argv[0] === 'machine' && call.argv[1] === 'create');
 }
 
-async function dismissToasts(page: Page): Promise<void> {
-  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
+/** The input box of a step of Resume's Change Size…, once it shows. */
+async function sizeStep(page: Page, slug: string, step: number): Promise<Locator> {
+  const widget = page.locator('.quick-input-widget');
+  await widget.locator('.quick-input-title').filter({ hasText: `Size of the resumed ${slug} (${step}/4)` }).waitFor({ timeout: 30_000 });
+  return widget.locator('input').first();
 }
-
-/** How long the extension must leave smolvm alone before its view counts as settled. */
-const SETTLE_MS = 1000;
 
 /**
- * Right-clicks a row and picks a menu item once the view has settled. A whole-view refresh makes
- * VS Code forget the rows until it has fetched them again: a menu click that lands then reaches the
- * command without its row, and the command asks which bottle instead (the extension refreshes after
- * every freeze, resume and state-folder change). Each refresh starts with `smolvm machine ls`, so
- * the view has settled once no smolvm call runs and none has started for SETTLE_MS.
+ * Waits until what `drawn` shows matches `pattern`, and returns it. Editors draw spaces as U+00A0
+ * and wrap long lines into rows: both are undone first.
  */
-async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): Promise<void> {
-  let calls = -1;
-  let quietSince = Date.now();
-  for (const end = Date.now() + 60_000; Date.now() - quietSince < SETTLE_MS; await page.waitForTimeout(100)) {
-    if (Date.now() > end) throw new Error(`the extension kept calling smolvm for a minute: the view never settled (${simLog})`);
-    const logged = readSimLog(simLog);
-    const recent = logged.filter((call) => Date.parse(call.time) > Date.now() - 120_000);
-    if (logged.length !== calls || recent.some((call) => isAlive(call.pid))) {
-      calls = logged.length;
-      quietSince = Date.now();
-    }
+async function waitForDrawnText(drawn: Locator, pattern: RegExp, ms = 30_000): Promise<string> {
+  let text = '';
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    text = (await drawn.innerText().catch(() => '')).replace(/\u00a0/g, ' ').replace(/\n/g, '');
+    if (pattern.test(text)) return text;
   }
-  await contextMenu(page, row, item);
+  throw new Error(`${pattern} never showed; the last drawn text was:\n${text}`);
 }
 
 /** Changes a setting in the Remote settings file (where a remote window reads them) and waits until the extension runs on it. */
@@ -96,6 +88,26 @@ async function hoverRow(page: Page, row: RegExp): Promise<void> {
   await page.mouse.move(box.x + 60, box.y + box.height / 2, { steps: 10 });
 }
 
+/** The stand-in's call of `verb` (`exec`, `cp`, ...) on `machine` that is still running, once there is one. */
+async function runningCall(simLog: string, verb: string, machine: string, ms = 60_000): Promise<LoggedCall> {
+  const find = () => readSimLog(simLog).find((call) => call.argv[1] === verb && call.argv.some((a) => a === machine || a.startsWith(`${machine}:`)) && isAlive(call.pid));
+  assert.ok(await waitFor(() => find() !== undefined, ms), `no smolvm machine ${verb} on ${machine} is running`);
+  return find()!;
+}
+
+/** A running machine made for one test, shown in the view. */
+async function newBottle(w: Workbench, slug: string): Promise<string> {
+  const machine = `bot-bottle-${slug}`;
+  w.smolvm('machine', 'create', '--name', machine, '--image', 'node:22');
+  w.smolvm('machine', 'start', '--name', machine);
+  await runCommand(w.page, 'Bot Bottle: Refresh');
+  await treeItem(w.page, new RegExp(`^${slug}.*running`)).waitFor({ timeout: 30_000 });
+  return machine;
+}
+
+/** The temp folders the extension makes (`bot-bottle-<label>.<pid>.*`, src/core/fsutil.ts) in the workbench's TMPDIR. */
+const extensionTempFolders = (tmp: string) => readdirSync(tmp).filter((name) => name.startsWith('bot-bottle-')).sort();
+
 /** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
 async function expand(page: Page, row: RegExp): Promise<void> {
   const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
@@ -110,6 +122,9 @@ describe('the Bottles view in a real VS Code', function () {
   const callsDir = mkdtempSync(join(tmpdir(), 'bb-e2e-calls-'));
   /** Every smolvm call of this workbench (the stand-in's SMOLVM_SIM_LOG). */
   const simLog = join(callsDir, 'smolvm-calls.jsonl');
+  /** The extension's TMPDIR, so that its temp folders can be told from everyone else's. */
+  const tmp = join(callsDir, 'tmp');
+  mkdirSync(tmp);
   before(async () => {
     containers = await startContainerService();
   });
@@ -120,8 +135,20 @@ describe('the Bottles view in a real VS Code', function () {
 
   const wb = useWorkbench(() => ({
     demo: true,
-    env: { ...containers.env, SMOLVM_SIM_DELAY: 'cp=2500', SMOLVM_SIM_LOG: simLog },
-    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0, 'botBottle.snapshots.keep': 2 },
+    env: {
+      ...containers.env,
+      // e2e-cancel's copy waits long enough to be cancelled (a rule for a machine first: the first match wins).
+      SMOLVM_SIM_DELAY: 'cp@bot-bottle-e2e-cancel=120000,cp=2500',
+      SMOLVM_SIM_LOG: simLog,
+      // demo-docs's copy takes about 3 s (a ~9.5 MB archive) and its size is unknown: the freeze
+      // asks `stat` for it first, and failing that leaves what smolvm's download progress knows
+      // (src/cli/machine.rs:4979-4992). e2e-fail's freeze fails at its tar.
+      SMOLVM_SIM_CP_RATE: '3000000@bot-bottle-demo-docs',
+      SMOLVM_SIM_FAIL: 'exec:stat@bot-bottle-demo-docs,exec:tar@bot-bottle-e2e-fail',
+      TMPDIR: tmp,
+    },
+    // The DOM renderer puts the terminal's text in the page, for the Open Shell test to read.
+    settings: { 'botBottle.freeze.imageBuilder': 'docker', 'botBottle.refreshInterval': 0, 'terminal.integrated.gpuAcceleration': 'off', 'botBottle.snapshots.keep': 2 },
     beforeStart: (w) => {
       mkdirSync(botBottleDir(w.env, 'demo-api'), { recursive: true });
       writeFileSync(join(botBottleDir(w.env, 'demo-api'), 'metadata.json'), DEMO_API_METADATA);
@@ -135,7 +162,7 @@ describe('the Bottles view in a real VS Code', function () {
     await activityBarItem(page, 'Bot Bottle').waitFor({ timeout: 60_000 });
     await openView(page, 'Bot Bottle');
     await waitForViewContent(page);
-    await treeItem(page, /^demo-api.*Fix the login · smolmachines · running/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-api, Fix the login, smolmachines, running,/).waitFor({ timeout: 30_000 });
     await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
   });
 
@@ -155,7 +182,7 @@ describe('the Bottles view in a real VS Code', function () {
     await treeItem(page, /^demo-api.*Copying the archive/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('freeze-progress'), 'freeze-progress');
 
-    const done = await waitForToast(page, /Froze demo-api: a .* snapshot in /);
+    const done = await waitForToast(page, /Froze demo-api: a .* snapshot\./);
     assert.match(done, /Reveal/);
     assert.match(done, /Export/);
     await expand(page, /^demo-api/);
@@ -194,7 +221,103 @@ describe('the Bottles view in a real VS Code', function () {
     await filter.fill('');
   });
 
-  it('starts a freeze from the status-bar button, which shows only while a bottle runs', async () => {
+  it('shows the agent log from the context menu, and follows what the agent appends to it', async () => {
+    const { page } = wb();
+    await rowMenu(page, simLog, /^demo-api/, 'Show Agent Log');
+    await page.locator('.part.editor .tab').filter({ hasText: 'demo-api agent-console.log' }).waitFor({ timeout: 30_000 });
+    const shown = page.locator('.part.editor .editor-instance .view-lines').first();
+    const before = await waitForDrawnText(shown, /smolvm-agent: boot complete.*exec exited with status 0: tar/);
+    const log = join(wb().smolvm('machine', 'data-dir', '--name', 'bot-bottle-demo-api').trim(), 'agent-console.log');
+    const line = `appended-by-the-e2e-test-${Date.now()}`;
+    assert.ok(!before.includes(line));
+    appendFileSync(log, `${line}\n`);
+    await waitForDrawnText(shown, new RegExp(line));
+    await wb().screenshot('agent-log-following');
+    await runCommand(page, 'View: Close All Editors');
+  });
+
+  it('opens a shell in the bottle from its context menu: a login shell on a terminal, running what is typed', async () => {
+    const { page } = wb();
+    const rootfs = join(wb().smolvmDataDir, 'machines', 'bot-bottle-demo-api', 'rootfs');
+    rmSync(join(rootfs, 'tmp/x'), { force: true });
+    await rowMenu(page, simLog, /^demo-api/, 'Open Shell in Bottle');
+    const session = await runningCall(simLog, 'exec', 'bot-bottle-demo-api');
+    try {
+      const terminal = page.locator('.part.panel .terminal-wrapper.active .xterm-rows').first();
+      await waitForDrawnText(terminal, /bash-[\d.]+# /);
+      await page.locator('.part.panel .terminal-wrapper.active .xterm-helper-textarea').first().focus();
+      await page.keyboard.type('echo "hi-$((40+2)) $(shopt -q login_shell && echo login) $([ -t 0 ] && echo tty) $TERM" > /tmp/x\n');
+      assert.ok(await waitFor(() => existsSync(join(rootfs, 'tmp/x')), 30_000), 'the typed command ran in the bottle');
+      assert.equal(readFileSync(join(rootfs, 'tmp/x'), 'utf8'), 'hi-42 login tty xterm-256color\n');
+      await page.keyboard.type('cat /tmp/x\n');
+      await waitForDrawnText(terminal, /cat \/tmp\/x\s*hi-42 login tty xterm-256color/);
+      await wb().screenshot('open-shell');
+    } finally {
+      await page.keyboard.type('exit\n');
+    }
+    assert.ok(await waitFor(() => !isAlive(session.pid), 30_000), 'exit ends the smolvm session');
+  });
+
+  it('Cancel on the progress notification stops a freeze: the last snapshot, the temp folder and the VM are as they were', async () => {
+    const { page } = wb();
+    const machine = await newBottle(wb(), 'e2e-cancel');
+    const rootfs = join(wb().smolvmDataDir, 'machines', machine, 'rootfs');
+    // The snapshot a freeze would replace: a copy of demo-api's, as bot-bottle's own commit leaves one (no record).
+    mkdirSync(join(wb().stateDir, 'e2e-cancel'), { mode: 0o700 });
+    for (const file of ['committed-smolmachine.smolmachine', 'committed-smolmachine']) copyFileSync(join(wb().stateDir, 'demo-api', file), join(wb().stateDir, 'e2e-cancel', file));
+    const before = { state: describeTree(wb().stateDir), vm: describeTree(join(rootfs, 'var/tmp')), temp: extensionTempFolders(tmp) };
+    try {
+      await cancelFreeze(page, machine, rootfs, before);
+    } finally {
+      await dismissToasts(page);
+      wb().smolvm('machine', 'delete', '--name', machine, '-f');
+      rmSync(join(wb().stateDir, 'e2e-cancel'), { recursive: true, force: true });
+    }
+  });
+
+  async function cancelFreeze(page: Page, machine: string, rootfs: string, before: { state: Map<string, unknown>; vm: Map<string, unknown>; temp: string[] }): Promise<void> {
+    await rowMenu(page, simLog, /^e2e-cancel/, 'Freeze Bottle');
+    const progress = page.locator('.notification-toast').filter({ hasText: /Freezing e2e-cancel.*Copying the archive \(\d\/\d\)/s }).first();
+    await progress.waitFor({ timeout: 60_000 });
+    // Held by the stand-in's delay mid-freeze: the copy runs, the archive is in the VM, the temp folder is made.
+    const copy = await runningCall(simLog, 'cp', machine);
+    assert.ok(existsSync(join(rootfs, 'var/tmp/.bot-bottle-commit.tar.gz')), 'the archive is in the VM');
+    assert.equal(extensionTempFolders(tmp).length, before.temp.length + 1, 'the freeze made its temp folder');
+    await wb().screenshot('freeze-cancel');
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+
+    const said = await waitForToast(page, /Freezing e2e-cancel was cancelled/, 60_000);
+    assert.match(said, /Freezing e2e-cancel was cancelled\. Nothing was changed\./);
+    assert.ok(await waitFor(() => !isAlive(copy.pid), 10_000), 'the copy was stopped');
+    // The list of running children (.children/) comes and goes with the refresh that follows: wait for it to go.
+    await waitFor(() => isDeepStrictEqual(describeTree(wb().stateDir), before.state), 10_000);
+    assert.deepEqual(describeTree(wb().stateDir), before.state, 'the state folder: same files, same bytes, nothing added');
+    assert.deepEqual(describeTree(join(rootfs, 'var/tmp')), before.vm, "the VM's /var/tmp: no archive left");
+    assert.deepEqual(extensionTempFolders(tmp), before.temp, 'no temp folder left');
+  }
+
+  it('a failing freeze names the step in its notification, and Show Log opens the log holding the error', async () => {
+    const { page } = wb();
+    const machine = await newBottle(wb(), 'e2e-fail');
+    try {
+      await rowMenu(page, simLog, /^e2e-fail/, 'Freeze Bottle');
+      const failed = page.locator('.notification-toast').filter({ hasText: /Freezing e2e-fail failed/ }).first();
+      await failed.waitFor({ timeout: 60_000 });
+      assert.match(await failed.innerText(), /Freezing e2e-fail failed at "Archiving the root filesystem": .*Error: simulated failure at exec:tar/s);
+      await wb().screenshot('freeze-failed');
+      await failed.getByRole('button', { name: 'Show Log' }).click();
+
+      const panel = page.locator('.part.panel');
+      await waitForDrawnText(panel.locator('.output-view .view-lines').first(), /\[error\] Freezing e2e-fail failed: Archiving the root filesystem failed: .*Error: simulated failure at exec:tar/);
+      assert.equal(await panel.locator('select[aria-label="Switch Output"]').first().inputValue(), 'Bot Bottle');
+      assert.ok(!existsSync(join(wb().stateDir, 'e2e-fail', 'committed-smolmachine.smolmachine')), 'no snapshot from a failed freeze');
+    } finally {
+      await dismissToasts(page);
+      wb().smolvm('machine', 'delete', '--name', machine, '-f');
+    }
+  });
+
+  it('starts a freeze from the status-bar button, which shows only while a bottle runs; a copy of unknown size shows bytes and rate', async () => {
     const { page } = wb();
     const button = statusBarItem(page, 'Freeze');
     await button.waitFor({ timeout: 30_000 });
@@ -202,6 +325,10 @@ describe('the Bottles view in a real VS Code', function () {
     const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'demo-docs' }).first();
     await pick.waitFor({ timeout: 30_000 });
     await pick.click();
+    const copying = await waitForToast(page, /Freezing demo-docs.*Copying the archive \(\d\/9\): [\d.]+ [KMG]?B copied/s, 60_000);
+    await wb().screenshot('freeze-copy-unknown-size');
+    assert.match(copying, /Copying the archive \(\d\/9\): [\d.]+ [KMG]?B copied, [\d.]+ [KMG]?B\/s$/m, 'bytes and smolvm’s rate');
+    assert.doesNotMatch(copying, /%| of /, 'no share of a total that is not known');
     await waitForToast(page, /Froze demo-docs/);
     await dismissToasts(page);
 
@@ -232,15 +359,66 @@ describe('the Bottles view in a real VS Code', function () {
     await dismissToasts(page);
   });
 
-  it('resumes a frozen bottle whose machine is gone', async () => {
+  it('before resuming a bottle whose machine is gone, says what will not come back; Escape in Change Size… creates nothing', async () => {
     const { page } = wb();
     wb().smolvm('machine', 'delete', '--name', 'bot-bottle-demo-docs', '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
-    await treeItem(page, /^demo-docs.*snapshot ·/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-docs, snapshot,/).waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('tree'), 'tree');
+    const createsBefore = creates(simLog).length;
     await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 30_000 });
+    const said = await dialog.innerText();
+    // The demo bottle was made with --net --cpus 2 --mem 2048 (test/sim/demo.ts).
+    assert.match(said, /bot-bottle-demo-docs will be created from the snapshot with: network on, 2 CPUs, 2048 MiB memory\./);
+    assert.match(said, /Not carried over \(set these again after resuming\):\n• its egress allow-list \(--allow-cidr, --allow-host\), if it had one/);
+    await wb().screenshot('resume-dialog');
+
+    await dialog.getByRole('button', { name: 'Change Size…' }).click();
+    const cpus = await sizeStep(page, 'demo-docs', 1);
+    assert.equal(await cpus.inputValue(), '2', 'the recorded CPUs are the default');
+    await cpus.press('Enter');
+    await sizeStep(page, 'demo-docs', 2);
+    await page.locator('.quick-input-widget').getByRole('button', { name: 'Back' }).click();
+    await (await sizeStep(page, 'demo-docs', 1)).press('Enter');
+    const memory = await sizeStep(page, 'demo-docs', 2);
+    assert.equal(await memory.inputValue(), '2048');
+    await memory.press('Escape');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 });
+    assert.equal(await dialog.count(), 0, 'no dialog comes back after Escape');
+    assert.equal(creates(simLog).length, createsBefore, 'smolvm was not asked to create a machine');
+    assert.doesNotMatch(wb().smolvm('machine', 'ls'), /bot-bottle-demo-docs/);
+  });
+
+  it('resumes it with Change Size… set to 3 CPUs: the dialog shows the new size, the machine gets it', async () => {
+    const { page } = wb();
+    await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.getByRole('button', { name: 'Change Size…' }).click();
+    const cpus = await sizeStep(page, 'demo-docs', 1);
+    await cpus.fill('0');
+    await page.locator('.quick-input-widget').getByText('smolvm needs at least 1 CPU.').waitFor({ timeout: 10_000 });
+    await wb().screenshot('resume-size-refused');
+    await cpus.press('Enter');
+    assert.equal(await cpus.inputValue(), '0', 'a refused value does not move on');
+    await cpus.fill('3');
+    await cpus.press('Enter');
+    for (const step of [2, 3, 4]) await (await sizeStep(page, 'demo-docs', step)).press('Enter');
+    await dialog.waitFor({ timeout: 30_000 });
+    assert.match(await dialog.innerText(), /bot-bottle-demo-docs will be created from the snapshot with: network on, 3 CPUs, 2048 MiB memory\./);
+    await wb().screenshot('resume-dialog-changed-size');
+    await dialog.getByRole('button', { name: 'Resume', exact: true }).click();
+
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
-    await treeItem(page, /^demo-docs.*running/).waitFor({ timeout: 30_000 });
+    // Named by its snapshot, not by the registry the docker path served the image from during the freeze.
+    await treeItem(page, /^demo-docs, running, .*, from snapshot \d{4}-\d\d-\d\d \d\d:\d\d$/).waitFor({ timeout: 30_000 });
+    const status = JSON.parse(wb().smolvm('machine', 'status', '--name', 'bot-bottle-demo-docs', '--json'));
+    assert.deepEqual([status.state, status.cpus, status.memory_mib, status.network], ['running', 3, 2048, true]);
+    assert.match(creates(simLog).at(-1)?.argv.join(' ') ?? '', / --from \S+\.smolmachine --cpus 3 --mem 2048 --net$/);
+    const log = extensionLog(wb());
+    assert.match(log, /Size chosen for the resume: 3 CPUs, 2048 MiB memory\n.*Carried over: network on, 3 CPUs, 2048 MiB memory\n/);
+    assert.match(log, /Not carried over: its egress allow-list/);
     await dismissToasts(page);
   });
 
@@ -252,7 +430,7 @@ describe('the Bottles view in a real VS Code', function () {
     await dialog.waitFor({ timeout: 30_000 });
     assert.match(await dialog.innerText(), /Delete the snapshot of demo-api\?/);
     await readmeShot(wb().screenshot('delete-confirm'), 'delete-confirm');
-    assert.equal(await dialog.locator('.dialog-buttons .monaco-button:not(.secondary)').innerText(), 'Keep', 'the default button keeps the snapshot');
+    assert.equal(await dialog.locator('.dialog-buttons .monaco-button:not(.secondary)').innerText(), 'Export First…', 'the default button is not the destructive one');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.ok(existsSync(sidecar), 'Cancel keeps the snapshot');
 
@@ -308,12 +486,15 @@ describe('the Bottles view in a real VS Code', function () {
     wb().smolvm('machine', 'stop', '--name', machine);
     wb().smolvm('machine', 'delete', '--name', machine, '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
-    await treeItem(page, /^demo-docs.*snapshot ·/).waitFor({ timeout: 30_000 });
+    await treeItem(page, /^demo-docs, snapshot,/).waitFor({ timeout: 30_000 });
     await runCommand(page, 'Bot Bottle: Resume Bottle from Snapshot…');
     const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'before the agent ran' }).first();
     await pick.waitFor({ timeout: 30_000 });
     await readmeShot(wb().screenshot('history-picker'), 'history-picker');
     await pick.click();
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ timeout: 30_000 });
+    await dialog.getByRole('button', { name: 'Resume', exact: true }).click();
     await waitForToast(page, /bot-bottle-demo-docs is running again/, 120_000);
     const generation = join(wb().smolvmDataDir, 'machines', machine, 'rootfs', 'home', 'node', 'generation');
     assert.equal(readFileSync(generation, 'utf8'), 'first\n', 'the pinned older snapshot gives back its own files');
@@ -331,6 +512,7 @@ describe('when smolvm is not found', () => {
     const welcome = page.locator('.part.sidebar .welcome-view-content');
     await welcome.getByText('smolvm was not found').waitFor({ timeout: 60_000 });
     await welcome.getByRole('button', { name: 'Set smolvm Path' }).waitFor();
+    await welcome.getByRole('button', { name: 'Install smolvm' }).waitFor();
     await readmeShot(wb().screenshot('smolvm-missing'), 'smolvm-missing');
   });
 });

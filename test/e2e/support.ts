@@ -12,13 +12,20 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
+import { contextMenu, launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
+import { isAlive } from '../support/processes';
+import { readSimLog } from '../support/sim';
 import { installVsix, repoRoot, startCodeServer, type CodeServer, type SettingsFiles } from '../vscode/codeServer';
 
 export const ROOT = repoRoot();
 export const SIM_BIN = join(ROOT, 'test/sim/bin');
 export const SMOLVM_STAND_IN = join(SIM_BIN, 'smolvm');
 export const SCREENSHOTS = join(ROOT, 'out/screenshots');
+/**
+ * Where the UI tests' VSIX says its README's relative links live (scripts/package.mjs): a host
+ * that cannot resolve, answered by the tests from the installed extension's own files.
+ */
+export const README_BASE_URL = 'https://readme.bot-bottle.test/';
 
 let vsixOnce: string | undefined;
 
@@ -34,7 +41,7 @@ export function packageVsix(): string {
     return vsixOnce;
   }
   const started = Date.now();
-  const r = spawnSync('npm', ['run', 'package'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync('npm', ['run', 'package'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, README_BASE_URL } });
   const vsix = join(ROOT, 'dist-vsix/bot-bottle.vsix');
   if (r.status !== 0 || !existsSync(vsix)) {
     throw new Error(`npm run package failed (exit ${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
@@ -67,6 +74,8 @@ export interface Workbench {
   page: Page;
   /** Per-workbench folder holding everything below; removed on stop(). */
   runDir: string;
+  /** Where code-server keeps its extensions: the VSIX is installed here. */
+  extensionsDir: string;
   workspace: string;
   smolvmDataDir: string;
   stateDir: string;
@@ -115,7 +124,7 @@ export async function startWorkbench(opts: WorkbenchOptions = {}): Promise<Workb
     rmSync(runDir, { recursive: true, force: true });
   };
   const partial = {
-    runDir, workspace, smolvmDataDir, stateDir, env,
+    runDir, extensionsDir, workspace, smolvmDataDir, stateDir, env,
     smolvm: (...args: string[]) => runSmolvm(env, args),
   };
   try {
@@ -199,6 +208,42 @@ export function extensionLog(wb: Workbench): string {
     .filter((f) => f.endsWith(join('bot-bottle.bot-bottle', 'Bot Bottle.log')))
     .sort();
   return files.map((f) => readFileSync(join(logs, f), 'utf8')).join('');
+}
+
+/** Waits for a notification toast whose text matches, and returns its text. */
+export async function waitForToast(page: Page, text: RegExp, timeout = 120_000): Promise<string> {
+  const toast = page.locator('.notification-toast').filter({ hasText: text }).first();
+  await toast.waitFor({ timeout });
+  return toast.innerText();
+}
+
+export async function dismissToasts(page: Page): Promise<void> {
+  for (const close of await page.locator('.notification-toast .codicon-notifications-clear').all()) await close.click().catch(() => undefined);
+}
+
+/** How long the extension must leave smolvm alone before its view counts as settled. */
+const SETTLE_MS = 1000;
+
+/**
+ * Right-clicks a row and picks a menu item once the view has settled. A whole-view refresh makes
+ * VS Code forget the rows until it has fetched them again: a menu click that lands then reaches the
+ * command without its row, and the command asks which bottle instead (the extension refreshes after
+ * every freeze, resume and state-folder change). Each refresh starts with `smolvm machine ls`, so
+ * the view has settled once no smolvm call runs and none has started for SETTLE_MS.
+ */
+export async function rowMenu(page: Page, simLog: string, row: RegExp, item: string): Promise<void> {
+  let calls = -1;
+  let quietSince = Date.now();
+  for (const end = Date.now() + 60_000; Date.now() - quietSince < SETTLE_MS; await page.waitForTimeout(100)) {
+    if (Date.now() > end) throw new Error(`the extension kept calling smolvm for a minute: the view never settled (${simLog})`);
+    const logged = readSimLog(simLog);
+    const recent = logged.filter((call) => Date.parse(call.time) > Date.now() - 120_000);
+    if (logged.length !== calls || recent.some((call) => isAlive(call.pid))) {
+      calls = logged.length;
+      quietSince = Date.now();
+    }
+  }
+  await contextMenu(page, row, item);
 }
 
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { CancelledError } from '../../src/core/errors';
@@ -99,7 +99,8 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
       const sidecar = readSidecar(join(world.root, 'clients-pack.smolmachine')).manifest;
       assert.equal(sidecar.digest, image.manifest.digest);
       assert.deepEqual(sidecar.assets.layers.map((l) => l.digest), [layer.digest]);
-      assert.deepEqual([sidecar.user, sidecar.workdir], ['node', '/home/node']);
+      // A pack records no user (crates/smolvm-pack/src/format.rs:334-419).
+      assert.deepEqual(['user' in sidecar, sidecar.workdir], [false, '/home/node']);
     } finally {
       await endpoint.close();
     }
@@ -135,19 +136,31 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     assert.ok(!readdirSync(`${world.rootfs(machine)}/var/tmp`).some((n) => n.startsWith('.bot-bottle-commit')), 'no archive is left in the VM');
   });
 
-  it('freezes with an uncompressed archive through a pull host name the VM knows, to the same files', async () => {
-    const machine = world.createRunningBottle('plain');
-    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP]);
+  it('freezes with an uncompressed archive through a pull host name the VM knows, to the same files, leaving out a mounted host folder from the space check and the archive alike', async () => {
+    const machine = 'bot-bottle-plain';
+    const hostFolder = join(world.root, 'plain project');
+    mkdirSync(hostFolder);
+    writeFileSync(join(hostFolder, 'secret.txt'), 'stays on the host\n');
+    world.sim('machine', 'create', '--name', machine, '--image', 'node:22', '-v', `${hostFolder}:/workspace`);
+    world.sim('machine', 'start', '--name', machine);
+    assert.equal(world.sim('machine', 'exec', '--name', machine, '--', 'cat', '/workspace/secret.txt'), 'stays on the host\n', 'tar in the VM would see the host folder');
+    const original = describeTree(world.rootfs(machine), [...EXCLUDED_TOP, 'workspace']);
     const logFrom = world.toolLog.lines.length;
+    const mainFrom = world.log.lines.length;
 
-    const snapshot = await freezeBottle(services({ compression: 'none', pullHost: 'host.smolvm.internal' }), 'plain', { signal: signal() });
+    // crane speaks plain http to `localhost:PORT`; to host.smolvm.internal only https (ggcr@v0.19.0:pkg/name/registry.go:81-101).
+    const snapshot = await freezeBottle(services({ compression: 'none', pullHost: 'localhost' }), 'plain', { signal: signal() });
 
     assert.equal(snapshot.record?.compression, 'none');
+    assert.deepEqual(snapshot.record?.mountsLeftOut, ['/workspace']);
     const lines = world.toolLog.lines.slice(logFrom);
-    assert.ok(lines.some((l) => /tar --create --exclude=\.\/proc .*--file=\/var\/tmp\/\.bot-bottle-commit\.tar /.test(l)), 'tar without --gzip, to a .tar');
-    assert.ok(lines.some((l) => l.includes('df -Pk /var/tmp')) && lines.some((l) => l.includes('du -skx')), 'free space was checked first');
-    assert.match(pullReferences().at(-1) ?? '', /^host\.smolvm\.internal:\d+\//);
-    assert.deepEqual(shape(restoreTree(snapshot.sidecar, 'check-plain')), shape(original));
+    assert.ok(lines.some((l) => /tar --create --exclude=\.\/proc .*--exclude=\.\/workspace --file=\/var\/tmp\/\.bot-bottle-commit\.tar /.test(l)), 'tar without --gzip, to a .tar, without the mount');
+    assert.ok(lines.some((l) => l.includes('df -Pk /var/tmp')) && lines.some((l) => l.includes('du -sk --exclude=/proc') && l.includes('--exclude=/workspace /')), 'free space was checked first, for what tar archives');
+    assert.ok(world.log.lines.slice(mainFrom).includes('Left out of the snapshot: /workspace (a host folder).'));
+    assert.match(pullReferences().at(-1) ?? '', /^localhost:\d+\//);
+    const restored = restoreTree(snapshot.sidecar, 'check-plain');
+    assert.ok(![...restored.keys()].some((path) => path.startsWith('workspace')), 'nothing of the host folder is in the snapshot');
+    assert.deepEqual(shape(restored), shape(original));
   });
 
   it('refuses an uncompressed archive when the VM’s /var/tmp is short, keeping the last good snapshot', async () => {
@@ -168,23 +181,54 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     assert.ok(!world.toolLog.lines.some((l) => l.includes('--file=/var/tmp/.bot-bottle-commit.tar ') && l.includes('bot-bottle-short')), 'tar never ran');
   });
 
-  it('reports the copy as a fraction of the archive’s size, which smolvm’s download progress lacks (src/cli/machine.rs:4989-4992)', async () => {
+  it('reports the copy as a percentage of the archive’s size, which smolvm’s download progress lacks (src/cli/machine.rs:4989-4992), and raises smolvm’s transfer cap for its own copy when the archive is over it (src/agent/client.rs:2205-2260, 2630-2635)', async () => {
     world.createRunningBottle('progress');
-    const undo = world.withEnv({ SMOLVM_SIM_CP_RATE: `${4 * 1024 * 1024}@bot-bottle-progress` });
+    // The stand-in caps downloads as smolvm does; a cap below this archive stands in for a root over 4 GiB.
+    const lowCap = 1024 * 1024;
+    const undo = world.withEnv({ SMOLVM_SIM_CP_RATE: `${4 * 1024 * 1024}@bot-bottle-progress`, SMOLVM_FILE_TRANSFER_MAX_BYTES: String(lowCap) });
     const copy: Array<{ fraction: number; detail?: string }> = [];
+    const logFrom = world.log.lines.length;
+    let snapshot;
     try {
-      await freezeBottle(services(), 'progress', {
+      snapshot = await freezeBottle(services(), 'progress', {
         signal: signal(),
         onProgress: (p) => p.stepId === 'copy' && p.detail && copy.push({ fraction: p.fraction, detail: p.detail }),
       });
     } finally {
       undo();
     }
+    const archiveBytes = snapshot.record?.archiveBytes ?? 0;
+    assert.ok(archiveBytes > lowCap, `the archive (${archiveBytes} bytes) is over the cap the environment set`);
+    const logged = world.log.lines.slice(logFrom);
+    assert.ok(logged.some((l) => l.includes(`raises smolvm's transfer cap to 4.3 GB (SMOLVM_FILE_TRANSFER_MAX_BYTES=${4 * 1024 ** 3})`)), logged.join('\n'));
     assert.ok(copy.length >= 2, `copy progress: ${JSON.stringify(copy)}`);
-    for (const { detail } of copy) assert.match(detail ?? '', /^[\d.]+ [KMG]?B of [\d.]+ [KMG]?B, [\d.]+ [KMG]?B\/s$/);
+    for (const { detail } of copy) assert.match(detail ?? '', /^[\d.]+ [KMG]?B of [\d.]+ [KMG]?B \(\d{1,3}%\), [\d.]+ [KMG]?B\/s$/);
     const fractions = copy.map((c) => c.fraction);
     assert.deepEqual(fractions, [...fractions].sort((a, b) => a - b), 'never goes back');
     assert.ok(fractions[0] < fractions.at(-1)!, `moves forward: ${fractions.join(', ')}`);
+  });
+
+  it('refuses before copying when the host’s temp folder has no room for the archive, and leaves nothing behind', async () => {
+    const machine = world.createRunningBottle('roomless');
+    const smallTemp = join(world.root, 'small temp');
+    mkdirSync(smallTemp);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', smallTemp]);
+    const undo = world.withEnv({ TMPDIR: smallTemp });
+    const logFrom = world.toolLog.lines.length;
+    try {
+      await assert.rejects(
+        freezeBottle(services({ compression: 'none' }), 'roomless', { signal: signal() }),
+        (error: Error) =>
+          new RegExp(`Not enough free space on this computer for the bottle's archive: it is [\\d.]+ [KMG]?B, and the temp folder ${smallTemp} has [\\d.]+ [KM]?B free\\. Nothing was copied\\.`).test(error.message),
+      );
+      assert.deepEqual(readdirSync(smallTemp), [], 'no temp folder is left');
+    } finally {
+      undo();
+      execFileSync('umount', [smallTemp]);
+    }
+    assert.ok(!world.toolLog.lines.slice(logFrom).some((l) => l.includes('machine cp')), 'machine cp never ran');
+    assert.ok(!readdirSync(`${world.rootfs(machine)}/var/tmp`).some((n) => n.startsWith('.bot-bottle-commit')), 'no archive is left in the VM');
+    assert.equal(await services().store.readSnapshot('roomless'), undefined, 'no snapshot');
   });
 
   it('stops serving when the freeze is cancelled during the pack', async () => {

@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, truncateSync, writeFileSync, type Stats } from 'node:fs';
-import { isCancelled } from '../../src/core/errors';
 import { discoverBottles } from '../../src/core/bottles';
+import { isFreezePullReference } from '../../src/core/committedImage';
+import { isCancelled } from '../../src/core/errors';
+import { formatTime } from '../../src/core/format';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
 import { labelSnapshot } from '../../src/core/snapshots';
 import { INIT_COMMANDS, MachineExistsError, resumeBottle, resumeSteps } from '../../src/core/resume';
 import { UNRECORDED_SETTINGS } from '../../src/core/machineSettings';
 import { runTool } from '../../src/core/run';
 import type { Snapshot } from '../../src/core/state';
+import { parseMachine } from '../../src/core/tools/smolvm';
+import { rowParts } from '../../src/ui/bottleRows';
 import { describeTree, EXCLUDED_TOP, startWorld, type World } from '../support/world';
 
 const signal = () => new AbortController().signal;
@@ -37,6 +41,11 @@ describe('resume through real parts', function () {
     assert.equal(machine, 'bot-bottle-beta');
     const status = JSON.parse(world.sim('machine', 'status', '--name', machine, '--json'));
     assert.equal(status.state, 'running');
+    // smolvm records the pack's image: the address the freeze served it at, gone now (src/cli/machine.rs:3384-3388).
+    // The row names the snapshot instead.
+    assert.ok(isFreezePullReference(status.image), status.image);
+    const row = rowParts({ slug: 'beta', machineName: machine, machine: parseMachine(status), snapshot }, Date.now(), Date.now(), (m, ...a) => m.replace('{0}', String(a[0])));
+    assert.equal(row.at(-1), `from snapshot ${formatTime(snapshot.createdAt)}`);
     const restored = describeTree(world.rootfs(machine), EXCLUDED_TOP);
     const shape = (tree: typeof original) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.content ?? ''}`).sort();
     assert.deepEqual(shape(restored), shape(original));
@@ -117,6 +126,17 @@ describe('resume through real parts', function () {
     const resumed = await resumeBottle(world.services(), unrecorded, { signal: signal(), asSlug: 'beta-bare', allowUnverified: true });
     assert.deepEqual(resumed.notCarried, [UNRECORDED_SETTINGS]);
     assert.match(world.log.text, /Not carried over: its machine settings/);
+  });
+
+  it('refuses a size smolvm would refuse or ignore before it runs anything', async () => {
+    const before = await machines();
+    const calls = world.toolLog.lines.length;
+    await assert.rejects(
+      resumeBottle(world.services(), snapshot, { signal: signal(), asSlug: 'beta-sized', size: { cpus: 0 } }),
+      /The CPU count asked for the resumed machine \(0\) cannot be used: smolvm needs at least 1 CPU\. Nothing was created\./,
+    );
+    assert.equal(world.toolLog.lines.length, calls, 'no smolvm call was made');
+    assert.deepEqual(await machines(), before);
   });
 
   describe('a damaged sidecar is refused before any machine is created', () => {

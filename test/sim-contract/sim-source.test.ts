@@ -3,10 +3,16 @@
  * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
+import { downloadCap } from '../sim/copy';
+import { gzipLayer, MEDIA, pushImage, startRegistry, tarDirectory, type Layer, type Registry } from '../support/registry';
 import { ensureSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
+import { buildTar, layerOf, type Member } from './tar-build';
+
+const ZSTD_LAYER = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 let data: SimDataDir;
 
@@ -31,11 +37,29 @@ function manifestOf(sidecar: string): Record<string, unknown> {
   return JSON.parse(bytes.subarray(start, bytes.length - 64).toString()) as Record<string, unknown>;
 }
 
+/** The compressed assets at the start of a sidecar (its footer's assets size). */
+function assetsOf(sidecar: string): Buffer {
+  const bytes = readFileSync(sidecar);
+  return bytes.subarray(0, Number(bytes.readBigUInt64LE(bytes.length - 64 + 28)));
+}
+
+/** Every path under `root` that is a character device or carries a whiteout marker's name. */
+function markersUnder(root: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isCharacterDevice() || entry.name.startsWith('.wh.')) found.push(path.slice(root.length + 1));
+  }
+  return found;
+}
+
 describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
   this.timeout(120_000);
   let registry: Registry;
   /** Packed with --cpus 2 --mem 2048 from an image whose WorkingDir is /home/node. */
   let sidecar: string;
+  let packed: SimResult;
+  let packedLayerDigest: string;
 
   before(async () => {
     ensureSimBuilt();
@@ -45,8 +69,10 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     const layer = gzipLayer(tarDirectory(machineRootfs(data.dataDir, 'image-source')));
     const pushed = await pushImage(registry.pushHost, 'bot-bottle/source', 'v1', [layer], { config: { WorkingDir: '/home/node' } });
     const out = join(data.scratch, 'sized');
-    await ok(['pack', 'create', '--image', pushed.ref, '-o', out, '--cpus', '2', '--mem', '2048']);
+    packed = await sim(['pack', 'create', '--image', pushed.ref, '-o', out, '--cpus', '2', '--mem', '2048']);
+    assert.equal(packed.exitCode, 0, packed.stderr);
     sidecar = `${out}.smolmachine`;
+    packedLayerDigest = pushed.layerDigests[0];
   });
 
   after(async () => {
@@ -126,6 +152,147 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     });
   });
 
+  describe('pack create --image: image layers, then create --from', () => {
+    /** Packs an image of these layers and creates a machine from it; returns the machine's root. */
+    async function packAndCreate(name: string, layers: Layer[], env: Record<string, string> = {}): Promise<string> {
+      const pushed = await pushImage(registry.pushHost, `bot-bottle/${name}`, 'v1', layers);
+      const out = join(data.scratch, name);
+      await ok(['pack', 'create', '--image', pushed.ref, '-o', out], env);
+      await ok(['machine', 'create', '--name', name, '--from', `${out}.smolmachine`]);
+      return machineRootfs(data.dataDir, name);
+    }
+
+    const file = (name: string, content: string, extra: Partial<Member> = {}): Member => ({ name, content, ...extra });
+
+    it('reads a layer’s compression from its first bytes, never its media type: zstd, gzip of several members, plain tar (crates/smolvm-oci-layer/src/lib.rs:167-200, crates/smolvm-agent/src/storage.rs:2134-2144)', async () => {
+      const long = 'd'.repeat(2000);
+      const root = await packAndCreate('compressions', [
+        layerOf(buildTar([file('plain.txt', 'plain\n')]), 'none', MEDIA.ociLayerGzip),
+        layerOf(buildTar([file('zstd.txt', 'zstd\n')]), 'zstd', ZSTD_LAYER),
+        layerOf(buildTar([file('zstd-as-gzip.txt', 'mislabelled\n')]), 'zstd', MEDIA.ociLayerGzip),
+        layerOf(buildTar([file('members.txt', long)]), 'gzip-members', MEDIA.ociLayerTar),
+      ]);
+      const read = (name: string) => readFileSync(join(root, name), 'utf8');
+      assert.deepEqual([read('plain.txt'), read('zstd.txt'), read('zstd-as-gzip.txt'), read('members.txt')], ['plain\n', 'zstd\n', 'mislabelled\n', long]);
+    });
+
+    it('one layer comes back as it was: owners, modes, symlinks, hard links; markers, escapes and links to nothing are dropped (crates/smolvm-oci-layer/src/lib.rs:56-92, 235-335; crates/smolvm-agent/src/main.rs:5917-5921, storage.rs:727-746)', async () => {
+      const root = await packAndCreate('one-layer', [layerOf(buildTar([
+        { name: 'home/', type: 'dir' },
+        { name: 'home/agent/', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
+        file('home/agent/notes', 'notes\n', { mode: 0o604, uid: 1000, gid: 1001 }),
+        { name: 'home/agent/twin', type: 'hardlink', link: 'home/agent/notes' },
+        { name: 'home/agent/latest', type: 'symlink', link: 'notes', uid: 1000, gid: 1000 },
+        { name: 'home/agent/private/', type: 'dir', mode: 0o700, uid: 1000, gid: 1000 },
+        { name: 'home/agent/orphan', type: 'hardlink', link: 'lower/only' },
+        file('home/agent/.wh.lower-file', ''),
+        file('home/agent/private/.wh..wh..opq', ''),
+        { name: 'outside', type: 'symlink', link: '/var' },
+        file('outside/planted', 'through a symlink\n'),
+        file('../escaped', 'escaped\n'),
+        file('/absolute', 'absolute\n'),
+      ]), 'gzip', MEDIA.ociLayerGzip)]);
+      const agent = join(root, 'home/agent');
+      const shape = (path: string) => {
+        const info = lstatSync(path);
+        return [(info.mode & 0o7777).toString(8), info.uid, info.gid];
+      };
+      assert.deepEqual([shape(agent), shape(join(agent, 'notes')), shape(join(agent, 'private'))], [['750', 1000, 1000], ['604', 1000, 1001], ['700', 1000, 1000]]);
+      assert.equal(statSync(join(agent, 'twin')).ino, statSync(join(agent, 'notes')).ino, 'the hard link is one file with notes');
+      assert.deepEqual([readlinkSync(join(agent, 'latest')), lstatSync(join(agent, 'latest')).uid], ['notes', 1000]);
+      assert.deepEqual(readdirSync(agent).sort(), ['latest', 'notes', 'private', 'twin'], 'no orphan link, no whiteout marker');
+      assert.deepEqual(markersUnder(root), []);
+      assert.ok(!existsSync(join(root, 'absolute')) && !existsSync(join(root, 'escaped')) && !existsSync(join(root, 'var/planted')));
+    });
+
+    it('several layers are merged with busybox `cp -a`, errors ignored: changed and new files carry, whiteouts, opaque directories and type changes do not (src/cli/pack.rs:394-408; busybox cannot replace an entry of another type)', async () => {
+      const lower = buildTar([
+        file('gone', 'lower\n'),
+        { name: 'gone-dir/', type: 'dir' },
+        file('gone-dir/x', 'x\n'),
+        { name: 'opaque/', type: 'dir' },
+        file('opaque/old', 'old\n'),
+        { name: 'dir-to-file/', type: 'dir' },
+        file('dir-to-file/inside', 'inside\n'),
+        file('file-to-dir', 'a file\n'),
+        file('changed', 'v1\n', { mode: 0o644 }),
+      ]);
+      const upper = buildTar([
+        file('.wh.gone', ''),
+        file('.wh.gone-dir', ''),
+        file('.wh.never-there', ''),
+        { name: 'opaque/', type: 'dir' },
+        file('opaque/.wh..wh..opq', ''),
+        file('opaque/new', 'new\n'),
+        file('dir-to-file', 'now a file\n'),
+        { name: 'file-to-dir/', type: 'dir' },
+        file('file-to-dir/inside', 'inside\n'),
+        file('changed', 'v2\n', { mode: 0o600, uid: 1000, gid: 1000 }),
+        file('added', 'added\n'),
+      ]);
+      const root = await packAndCreate('merged', [layerOf(lower, 'gzip', MEDIA.ociLayerGzip), layerOf(upper, 'zstd', ZSTD_LAYER)]);
+      const read = (name: string) => readFileSync(join(root, name), 'utf8');
+      assert.deepEqual([read('changed'), (statSync(join(root, 'changed')).mode & 0o777).toString(8), statSync(join(root, 'changed')).uid, read('added')], ['v2\n', '600', 1000, 'added\n']);
+      assert.equal(read('gone'), 'lower\n', 'a whiteout does not delete a lower file');
+      assert.equal(read('gone-dir/x'), 'x\n', 'nor a lower directory');
+      assert.deepEqual(readdirSync(join(root, 'opaque')).sort(), ['new', 'old'], 'an opaque directory keeps the lower entries');
+      assert.equal(read('dir-to-file/inside'), 'inside\n', 'a directory stays a directory');
+      assert.equal(read('file-to-dir'), 'a file\n', 'a file stays a file');
+      assert.ok(!existsSync(join(root, 'never-there')));
+      assert.deepEqual(markersUnder(root), [], 'a whiteout device hides itself in the machine (crates/smolvm-pack/src/extract.rs:528-535)');
+    });
+
+    it('refuses a layer that is a .smolmachine before writing anything (crates/smolvm-oci-layer/src/lib.rs:202-264, crates/smolvm-agent/src/storage.rs:2161-2181)', async () => {
+      const pushed = await pushImage(registry.pushHost, 'bot-bottle/pack-as-layer', 'v1', [layerOf(buildTar([file('agent-rootfs.tar', 'x'), file('layers/a.tar', 'y')]), 'gzip', MEDIA.ociLayerGzip)]);
+      const out = join(data.scratch, 'pack-as-layer');
+      const result = await sim(['pack', 'create', '--image', pushed.ref, '-o', out]);
+      assert.equal(result.exitCode, 1, result.stderr);
+      assert.match(result.stderr, /\nError: agent operation failed: pull image: layer extraction failed for layer sha256:[0-9a-f]{64}: layer is a smolmachine pack \(contains 'agent-rootfs\.tar'\)/);
+      assert.ok(!existsSync(`${out}.smolmachine`) && !existsSync(out));
+    });
+
+    it('with SMOLVM_SIM_WIDEN_DIRS=1, the pull leaves a directory that has entries after it at 0755, as smolvm’s does (crates/smolvm-oci-layer/src/lib.rs:303-313)', async () => {
+      const root = await packAndCreate('widened', [layerOf(buildTar([
+        { name: 'private/', type: 'dir', mode: 0o700, uid: 1000 },
+        file('private/key', 'key\n', { mode: 0o600 }),
+        { name: 'shared/', type: 'dir', mode: 0o1777 },
+        file('shared/scratch', 'scratch\n'),
+        { name: 'empty/', type: 'dir', mode: 0o700 },
+      ]), 'gzip', MEDIA.ociLayerGzip)], { SMOLVM_SIM_WIDEN_DIRS: '1' });
+      const mode = (name: string) => (statSync(join(root, name)).mode & 0o7777).toString(8);
+      assert.deepEqual([mode('private'), mode('shared'), mode('empty'), mode('private/key')], ['755', '755', '700', '600']);
+    });
+
+    it('pulls over plain http only where crane allows it, https elsewhere, with no alias for the host (ggcr@v0.19.0:pkg/name/registry.go:25-32, 65-101; no --insecure, SMOLVM-SOURCE.md §12.4)', async () => {
+      const port = registry.pushHost.split(':')[1];
+      await ok(['pack', 'create', '--image', `localhost:${port}/bot-bottle/source:v1`, '-o', join(data.scratch, 'via-localhost')]);
+      // 127.1 is 127.0.0.1 to the resolver, but not to crane's rule: https, which a plain registry cannot answer.
+      const refused = await sim(['pack', 'create', '--image', `127.1:${port}/bot-bottle/source:v1`, '-o', join(data.scratch, 'via-short-form')]);
+      assert.equal(refused.exitCode, 1, refused.stderr);
+      assert.match(refused.stderr, new RegExp(`\\nError: agent operation failed: pull image: failed to pull 127\\.1:${port}/bot-bottle/source:v1: error sending request for url \\(https://127\\.1:${port}/v2/\\)`));
+    });
+
+    it('writes the sidecar’s assets as one zstd tar of agent-rootfs.tar and layers/<hex>.tar, which the manifest lists (crates/smolvm-pack/src/packer.rs:105-123, assets.rs:20-46, 677-715, format.rs:421-481)', () => {
+      const assets = assetsOf(sidecar);
+      assert.deepEqual([...assets.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'zstd magic');
+      const tar = spawnSync('zstd', ['--decompress', '--stdout'], { input: assets, maxBuffer: 1024 ** 3 });
+      const names = spawnSync('tar', ['--list'], { input: tar.stdout, maxBuffer: 1024 ** 3, encoding: 'utf8' }).stdout.trim().split('\n');
+      const layerPath = `layers/${packedLayerDigest.slice('sha256:'.length)}.tar`;
+      assert.deepEqual(names, ['agent-rootfs.tar', 'layers/', layerPath]);
+      const manifest = manifestOf(sidecar) as { assets: { layers: unknown[] } };
+      assert.deepEqual(Object.keys(manifest.assets).sort(), ['agent_rootfs', 'layers', 'libraries']);
+      assert.deepEqual(manifest.assets.layers, [{ digest: packedLayerDigest, path: layerPath, size: (manifest.assets.layers[0] as { size: number }).size }]);
+      assert.ok(!('user' in manifest));
+    });
+
+    it('draws the pull’s progress on stderr with \\r and ends it with done.; the packing spinner ends on stdout (src/cli/mod.rs:176-230, src/cli/pack.rs:1580-1628)', () => {
+      const image = /^Pulling image (\S+)\.\.\./.exec(packed.stderr)?.[1] ?? '';
+      assert.match(packed.stderr, new RegExp(`^Pulling image ${image.replace(/[.]/g, '\\.')}\\.\\.\\.\\r.*\\] 100%.*\\rPulling image \\S+\\.\\.\\. done\\. {30}\\n$`, 's'));
+      assert.doesNotMatch(packed.stdout, /Pulling image/);
+      assert.ok(packed.stdout.includes('\r\u001b[KAssembling packed binary done\nPacked: '), packed.stdout);
+    });
+  });
+
   describe('machine exec user', () => {
     it('runs as the image’s USER for an --image machine (src/cli/vm_common.rs:315-356; crun resolves the name, crates/smolvm-agent/src/main.rs:5600-5605)', async () => {
       await createRunningMachine(data.dataDir, 'as-image-user', ['--image', 'node:22']);
@@ -138,6 +305,123 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     it('runs as root for a --from machine: a pack has no user (crates/smolvm-pack/src/format.rs:334-419, crates/smolvm-agent/src/storage.rs:1339-1383)', async () => {
       await createRunningMachine(data.dataDir, 'from-as-root', ['--from', sidecar]);
       assert.equal(await ok(['machine', 'exec', '--name', 'from-as-root', '--', 'id', '-u'], { SMOLVM_SIM_IMAGE_USER: 'node' }), '0\n');
+    });
+  });
+
+  describe('machine exec -i / -t', () => {
+    const exec = (flags: string[], script: string, input: string) =>
+      runSim(['machine', 'exec', '--name', 'tty-exec', ...flags, '--', 'sh', '-c', script], { dataDir: data.dataDir, env: { TERM: 'host-only-term' }, input });
+    before(() => createRunningMachine(data.dataDir, 'tty-exec', ['--image', 'node:22']));
+
+    it('-t runs the guest on a PTY of its own at 80x24, TERM=xterm-256color not the host’s, stdin forwarded with echo, one output stream (src/cli/machine.rs:2661-2663, 2808-2817; crates/smolvm-agent/src/main.rs:6392-6416; crates/smolvm-agent/src/pty.rs:209-275; src/agent/client.rs:703-721)', async () => {
+      // The host side is a pipe, not a terminal: the PTY is the guest's, not one it inherited.
+      const result = await exec(['-i', '-t'], '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo "on a tty, $(stty size), $TERM"; read line; echo "got $line" >&2; exit 3', 'typed\n');
+      assert.equal(result.exitCode, 3);
+      assert.equal(result.stderr, '');
+      // The echo of the input comes whenever the PTY gets it: compare the lines, not their order.
+      const lines = result.stdout.split('\r\n').sort();
+      assert.deepEqual(lines, ['', 'got typed', 'on a tty, 24 80, xterm-256color', 'typed'], 'the PTY echoes the input; stderr comes through it');
+    });
+
+    it('-i alone keeps the guest on pipes: no terminal, stdin forwarded, stdout and stderr apart (crates/smolvm-agent/src/main.rs:6417-6421)', async () => {
+      const result = await exec(['-i'], '[ -t 0 ] || [ -t 1 ] || echo "no tty, TERM=${TERM:-unset}"; cat; echo oops >&2; exit 4', 'through stdin\n');
+      assert.deepEqual([result.exitCode, result.stdout, result.stderr], [4, 'no tty, TERM=unset\nthrough stdin\n', 'oops\n']);
+    });
+  });
+
+  describe('machine exec output caps', () => {
+    const CAP = 11534336;
+    const twelveMegabytes = 'yes | head -c 12000000';
+
+    it('an image machine’s output stops quietly at about 11 MiB a stream: the reader stops and the command meets a closed pipe (crates/smolvm-agent/src/process.rs:84-88, 214-264)', async () => {
+      await createRunningMachine(data.dataDir, 'capped', ['--image', 'node:22']);
+      const result = await sim(['machine', 'exec', '--name', 'capped', '--', 'sh', '-c', twelveMegabytes]);
+      const size = Buffer.byteLength(result.stdout);
+      assert.ok(size >= CAP && size < CAP + 65536, `${size} bytes`);
+      assert.doesNotMatch(result.stderr, /Error: /);
+    });
+
+    it('an image machine’s stdout and stderr together over 20 MiB fail, printing nothing (crates/smolvm-agent/src/main.rs:5510-5524; op src/agent/client.rs:1594)', async () => {
+      const result = await sim(['machine', 'exec', '--name', 'capped', '--', 'sh', '-c', `${twelveMegabytes}; ${twelveMegabytes} >&2`]);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stdout, '');
+      assert.match(result.stderr, /^Error: agent operation failed: run command: command output too large \(\d+ bytes; limit 20971520\)\. Redirect large output to a file/);
+    });
+
+    it('a bare VM fails as soon as a stream passes 11 MiB, printing nothing (crates/smolvm-agent/src/main.rs:6146-6172, 6267-6278; op src/agent/client.rs:1324)', async () => {
+      await createRunningMachine(data.dataDir, 'bare-vm', []);
+      const result = await sim(['machine', 'exec', '--name', 'bare-vm', '--', 'sh', '-c', twelveMegabytes]);
+      assert.deepEqual([result.exitCode, result.stdout], [1, '']);
+      assert.match(result.stderr, /^Error: agent operation failed: vm exec: command output exceeded 11534336 bytes and was truncated\. Use streaming exec/m);
+    });
+  });
+
+  describe('lifecycle messages', () => {
+    it('start writes `Starting machine` on stderr and `Machine N running (PID: n)` on stdout (src/cli/vm_common.rs:1394-1404, 1655)', async () => {
+      await ok(['machine', 'create', '--name', 'starter', '--image', 'node:22']);
+      const started = await sim(['machine', 'start', '--name', 'starter']);
+      assert.equal(started.exitCode, 0, started.stderr);
+      assert.equal(started.stderr, "Starting machine 'starter'...\n");
+      assert.match(started.stdout, /^Machine 'starter' running \(PID: \d+\)\n$/);
+    });
+
+    it('start refuses a frozen fork base with its own reason (src/cli/vm_common.rs:1313-1329)', async () => {
+      const result = await sim(['machine', 'start', '--name', 'starter'], { SMOLVM_SIM_STATE_starter: 'frozen' });
+      assert.equal(result.exitCode, 1);
+      assert.match(result.stderr, /^Error: agent operation failed: start: 'starter' is frozen because it retains a reusable fork checkpoint; stop it before restarting, or fork it again\n$/);
+    });
+
+    it('stop, exec and cp of an unknown name fail with `vm not found` (src/cli/vm_common.rs:80-88, 1927-1941)', async () => {
+      const calls = [['machine', 'stop', '--name', 'nobody'], ['machine', 'exec', '--name', 'nobody', '--', 'true'], ['machine', 'cp', 'nobody:/etc/hostname', join(data.scratch, 'nothing')]];
+      for (const args of calls) {
+        const result = await sim(args);
+        assert.deepEqual([result.exitCode, result.stderr], [1, 'Error: vm not found: nobody\n'], args.join(' '));
+      }
+    });
+
+    it('-e KEY passes smolvm’s own $KEY, and -e =VALUE is dropped (src/util.rs:78-106)', async () => {
+      const printed = await ok(['machine', 'exec', '--name', 'starter', '-e', 'FROM_HOST', '-e', '=dropped', '-e', 'UNSET_ON_HOST', '--', 'sh', '-c', 'echo "$FROM_HOST ${UNSET_ON_HOST-unset}"'], { FROM_HOST: 'carried' });
+      assert.equal(printed, 'carried unset\n');
+    });
+
+    it('data-dir prints the hash-named cache folder, the new HOME’s under SMOLVM_DATA_DIR (src/agent/manager.rs:235-237, 504-510; src/process.rs:919-963)', async () => {
+      await createRunningMachine(data.dataDir, 'hashed', ['--image', 'node:22']);
+      const printed = (await ok(['machine', 'data-dir', '--name', 'hashed'])).trim();
+      const hash = createHash('sha256').update('hashed').digest('hex').slice(0, 16);
+      assert.equal(printed, join(data.dataDir, '.cache', 'smolvm', 'vms', hash));
+      assert.match(readFileSync(join(printed, 'agent-console.log'), 'utf8'), /boot complete/);
+    });
+
+    it('text status prints the resolved state, and an unknown name is `vm not found` (src/cli/vm_common.rs:2415-2465)', async () => {
+      assert.equal(await ok(['machine', 'status', '--name', 'image-source']), "Machine 'image-source': created\n");
+      assert.deepEqual(await sim(['machine', 'status', '--name', 'nobody']).then((r) => [r.exitCode, r.stderr]), [1, 'Error: vm not found: nobody\n']);
+    });
+
+    it('text ls has eight columns under 88 dashes, disks at their 20/10 GiB defaults (src/cli/vm_common.rs:2573-2598, src/data/storage.rs:10,13)', async () => {
+      const lines = (await ok(['machine', 'ls'])).split('\n');
+      assert.equal(lines[0], 'NAME                 STATE         CPUS     MEMORY  MOUNTS   PORTS  STORAGE  OVERLAY');
+      assert.equal(lines[1], '-'.repeat(88));
+      assert.ok(lines.includes('image-source         created          4   8192 MiB       0       0   20 GiB   10 GiB'), lines.join('\n'));
+    });
+
+    it('create names a bad name’s first problem; other commands only find no such machine (src/data/mod.rs:55-103, src/cli/vm_common.rs:586-587)', async () => {
+      const cases: Array<[string, string]> = [
+        ['dot.name', "machine name contains invalid character: '.'"],
+        ['a/b', 'machine name cannot contain path separators'],
+        ['double--hyphen', 'machine name cannot contain consecutive hyphens'],
+        ['-leading', 'machine name must start with a letter or digit (got: "-leading")'],
+      ];
+      for (const [name, problem] of cases) {
+        const result = await sim(['machine', 'create', `--name=${name}`]);
+        assert.equal(result.stderr, `Error: config operation failed: create machine: ${problem}\n`, name);
+      }
+      assert.equal((await sim(['machine', 'start', '--name', 'dot.name'])).stderr, 'Error: vm not found: dot.name\n');
+    });
+
+    it('pack create refuses -o ending in .smolmachine, in any case, naming the stem (src/cli/pack.rs:189-208)', async () => {
+      const result = await sim(['pack', 'create', '--image', 'r/x:1', '-o', join(data.scratch, 'p.SmolMachine')]);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stderr, `Error: config operation failed: pack create: --output names the executable stub, not the .smolmachine sidecar (which is created automatically as '<output>.smolmachine'). Use --output ${join(data.scratch, 'p')} instead.\n`);
     });
   });
 
@@ -165,6 +449,52 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       const result = await sim(['machine', 'cp', small, 'copier:/var/tmp/small'], { SMOLVM_SIM_CP_RATE: String(512 * 1024) });
       assert.equal(result.exitCode, 0, result.stderr);
       assert.match(result.stderr, new RegExp(`^Uploading ${small} -> /var/tmp/small: 1\\.0 MB / 1\\.0 MB \\(100\\.0%, (${SIZE})/s\\)\\n$`));
+    });
+  });
+
+  describe('machine create -v', () => {
+    it('the guest sees the host folder at its path, as virtiofs tagged smolvm<i> in its mount table, read-only with :ro (src/data/storage.rs:210-212, crates/smolvm-agent/src/storage.rs:3389-3450, crates/smolvm-agent/src/main.rs:3588-3595)', async () => {
+      const shared = join(data.scratch, 'shared folder');
+      mkdirSync(shared);
+      writeFileSync(join(shared, 'notes.txt'), 'from the host\n');
+      await createRunningMachine(data.dataDir, 'mounted', ['--image', 'node:22', '-v', `${shared}:/workspace`, '-v', `${shared}:/srv/read only:ro`]);
+      const seen = await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'cat /workspace/notes.txt; grep virtiofs /proc/self/mounts; echo x > "/srv/read only/y" || echo refused']);
+      assert.equal(seen, 'from the host\nsmolvm0 /workspace virtiofs rw,relatime 0 0\nsmolvm1 /srv/read\\040only virtiofs ro,relatime 0 0\nrefused\n');
+      await ok(['machine', 'exec', '--name', 'mounted', '--', 'sh', '-c', 'echo back > /workspace/reply.txt']);
+      assert.equal(readFileSync(join(shared, 'reply.txt'), 'utf8'), 'back\n', 'writes reach the host folder');
+    });
+  });
+
+  describe('machine cp transfer cap', () => {
+    const OVER_4_GIB = 4 * 1024 ** 3 + 1;
+    /** A sparse file: it costs no disk. */
+    const sparse = (path: string, size: number) => truncateSync(path, size);
+
+    // Streaming 4 GiB costs 13-30 s here even from a sparse file, so the cap is crossed with a smaller
+    // value of the variable, and the 4 GiB default is checked where the stand-in reads it.
+    it('a download crosses the cap while streaming, in the CLI, on the chunk that passes it, and the local file is removed; SMOLVM_FILE_TRANSFER_MAX_BYTES in the CLI’s environment sets the cap as parse_size_bytes reads it, else 4 GiB (crates/smolvm-protocol/src/lib.rs:125; src/agent/client.rs:2205-2260, 2630-2635; src/util.rs:131-160)', async () => {
+      const local = join(data.scratch, 'capped');
+      const lowered = await sim(['machine', 'cp', 'copier:/var/tmp/blob', local], { SMOLVM_FILE_TRANSFER_MAX_BYTES: ' 1M ' });
+      assert.equal(lowered.exitCode, 1);
+      assert.match(lowered.stderr, /Error: agent operation failed: read file: guest streamed 2097152 bytes, exceeding the 1048576 byte cap\n$/);
+      assert.equal(existsSync(local), false);
+      const raised = await sim(['machine', 'cp', 'copier:/var/tmp/blob', local], { SMOLVM_FILE_TRANSFER_MAX_BYTES: '2MiB' });
+      assert.equal(raised.exitCode, 0, raised.stderr);
+      assert.equal(statSync(local).size, 2 * 1024 * 1024, 'a file of exactly the cap passes (next_total > cap)');
+      for (const same of ['2097152', '2mib', '2.0MB', '2m', '2Mi', '0.001953125g']) assert.equal(downloadCap({ SMOLVM_FILE_TRANSFER_MAX_BYTES: same }), 2097152, same);
+      for (const refused of ['2 MiB?', '0', 'lots', '1e9']) assert.equal(downloadCap({ SMOLVM_FILE_TRANSFER_MAX_BYTES: refused }), 4 * 1024 ** 3, refused);
+      assert.equal(downloadCap({}), 4 * 1024 ** 3);
+    });
+
+    it('an upload over 4 GiB is refused by the agent on its declared size, which the variable cannot raise (crates/smolvm-agent/src/main.rs:3029-3041, crates/smolvm-protocol/src/lib.rs:115-124, src/agent/client.rs:2110-2117)', async () => {
+      const local = join(data.scratch, 'huge-upload');
+      writeFileSync(local, '');
+      sparse(local, OVER_4_GIB);
+      const result = await sim(['machine', 'cp', local, 'copier:/var/tmp/huge-upload'], { SMOLVM_FILE_TRANSFER_MAX_BYTES: '16GiB' });
+      rmSync(local);
+      assert.equal(result.exitCode, 1);
+      assert.equal(result.stderr, 'Error: agent operation failed: begin streaming write: total_size 4294967297 exceeds maximum 4294967296\n');
+      assert.equal(existsSync(join(machineRootfs(data.dataDir, 'copier'), 'var/tmp/huge-upload')), false);
     });
   });
 

@@ -11,7 +11,6 @@ import { gzipSync } from 'node:zlib';
 import { blobPath, startRegistry, gzipLayer, layerFromTarGz, MEDIA, plainLayer, pushImage, tarDirectory, type Layer, type Registry } from '../support/registry';
 import { createRunningMachine, ensureSimBuilt, machineRootfs, makeSimDataDir, readSimLog, runSim, simBin, simEnv, type SimDataDir, type SimResult } from '../support/sim';
 
-const OUTPUT_CAP = 11534336;
 const BUSYBOX = '/bin/busybox';
 const TAR_EXCLUDES = ['./proc', './sys', './dev', './run', './tmp', './var/tmp'].map((dir) => `--exclude=${dir}`);
 // machine_status_json's keys (smolvm src/cli/vm_common.rs:2469-2520).
@@ -174,6 +173,9 @@ describe('smolvm stand-in', function () {
       assert.match(forced.stdout, /Deleted machine: bot-bottle-life\n$/);
       assert.ok(!(await listMachines()).some((m) => m.name === 'bot-bottle-life'));
       assertSmolvmError(await sim(['machine', 'delete', '--name', 'bot-bottle-life', '-f']));
+      // Stop and start of a name smolvm does not know fail too (src/cli/vm_common.rs:1938-1940, :1286).
+      assertSmolvmError(await sim(['machine', 'stop', '--name', 'bot-bottle-life']), /vm not found: bot-bottle-life/);
+      assertSmolvmError(await sim(['machine', 'start', '--name', 'bot-bottle-life']), /vm not found: bot-bottle-life/);
     });
 
     it('prints the data dir holding agent-console.log, which records start, exec and stop', async () => {
@@ -219,12 +221,6 @@ describe('smolvm stand-in', function () {
       assert.doesNotMatch(result.stdout, /never/);
     });
 
-    it('cuts output over 11 MiB with an error', async () => {
-      const result = await runSim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'sh', '-c', 'yes | head -c 12000000'], { dataDir: data.dataDir });
-      assertSmolvmError(result, /11534336/);
-      assert.equal(Buffer.byteLength(result.stdout), OUTPUT_CAP);
-    });
-
     it('fails on a stopped machine with the documented Error line', async () => {
       await createRunningMachine(data.dataDir, 'bot-bottle-stopped');
       await sim(['machine', 'stop', '--name', 'bot-bottle-stopped']);
@@ -263,9 +259,13 @@ describe('smolvm stand-in', function () {
 
     it('refuses a second concurrent exec with SMOLVM_SIM_BUSY_EXEC=1', async () => {
       const env = { SMOLVM_SIM_BUSY_EXEC: '1' };
-      const first = sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'sleep', '1.5'], env);
-      await new Promise((r) => setTimeout(r, 600));
+      const release = join(machineRootfs(data.dataDir, 'bot-bottle-a'), 'var/tmp/release-busy');
+      const first = sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'sh', '-c', 'until [ -e /var/tmp/release-busy ]; do sleep 0.05; done'], env);
+      const sessions = join(data.dataDir, 'machines', 'bot-bottle-a', 'sessions');
+      const liveExec = (n: string) => n.startsWith('exec-') && existsSync(`/proc/${n.slice('exec-'.length)}`);
+      await waitUntil(() => existsSync(sessions) && readdirSync(sessions).some(liveExec), 30_000);
       assertSmolvmError(await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true'], env), /busy/);
+      writeFileSync(release, '');
       assert.equal((await first).exitCode, 0);
       assert.equal((await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true'], env)).exitCode, 0);
     });
@@ -333,7 +333,8 @@ describe('smolvm stand-in', function () {
       assertSmolvmError(await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true'], { 'SMOLVM_SIM_STATE_bot-bottle-a': 'failed' }));
       assert.equal((await sim(['sim', 'set-state', '--name', 'bot-bottle-a', 'frozen'])).exitCode, 0);
       assert.equal(JSON.parse((await sim(['machine', 'status', '--name', 'bot-bottle-a', '--json'])).stdout).state, 'frozen');
-      assertSmolvmError(await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true']), /frozen/);
+      // A frozen fork base gets the generic message (smolvm src/cli/vm_common.rs:66-124).
+      assertSmolvmError(await sim(['machine', 'exec', '--name', 'bot-bottle-a', '--', 'true']), /connect: machine 'bot-bottle-a' is not running\. /);
       await sim(['sim', 'set-state', '--name', 'bot-bottle-a', 'clear']);
       assert.equal(JSON.parse((await sim(['machine', 'status', '--name', 'bot-bottle-a', '--json'])).stdout).state, 'running');
     });
@@ -414,8 +415,8 @@ describe('smolvm stand-in', function () {
       assert.equal(bytes.subarray(bytes.length - 64, bytes.length - 56).toString(), 'SMOLPACK');
       const manifestStart = Number(bytes.readBigUInt64LE(bytes.length - 64 + 36));
       const manifest = JSON.parse(bytes.subarray(manifestStart, bytes.length - 64).toString()) as Record<string, unknown>;
-      for (const key of ['mode', 'image', 'digest', 'platform', 'entrypoint', 'cmd', 'env', 'workdir', 'cpus', 'mem', 'network', 'created', 'smolvm_version', 'assets']) assert.ok(key in manifest, key);
-      assert.deepEqual([manifest.image, manifest.workdir, manifest.user], [pushedRef, '/home/node', 'node']);
+      for (const key of ['mode', 'image', 'digest', 'platform', 'cmd', 'env', 'workdir', 'cpus', 'mem', 'network', 'created', 'smolvm_version', 'assets']) assert.ok(key in manifest, key);
+      assert.deepEqual([manifest.image, manifest.workdir, 'user' in manifest], [pushedRef, '/home/node', false]);
     });
 
     it('creates a machine from the sidecar with contents and modes kept, and every owner remapped to 501 when asked (smolvm before 1.8.1)', async () => {
@@ -465,19 +466,13 @@ describe('smolvm stand-in', function () {
       assertSmolvmError(await sim(['pack', 'create', '--image', pushed.ref, '-o', join(data.scratch, 'tampered')]), /digest mismatch/);
     });
 
-    it('reads docker media types, plain tar layers, whiteouts and an index with another platform first', async () => {
+    it('reads docker media types, plain tar layers, several layers and an index with another platform first', async () => {
       const lower = join(data.scratch, 'lower');
       mkdirSync(join(lower, 'etc/app'), { recursive: true });
-      writeFileSync(join(lower, 'etc/app/old.conf'), 'old\n');
-      writeFileSync(join(lower, 'etc/app/keep.conf'), 'keep\n');
-      mkdirSync(join(lower, 'cache'), { recursive: true });
-      writeFileSync(join(lower, 'cache/stale'), 'stale\n');
+      writeFileSync(join(lower, 'etc/app/base.conf'), 'base\n');
       const upper = join(data.scratch, 'upper');
       mkdirSync(join(upper, 'etc/app'), { recursive: true });
-      writeFileSync(join(upper, 'etc/app/.wh.old.conf'), '');
-      mkdirSync(join(upper, 'cache'), { recursive: true });
-      writeFileSync(join(upper, 'cache/.wh..wh..opq'), '');
-      writeFileSync(join(upper, 'cache/fresh'), 'fresh\n');
+      writeFileSync(join(upper, 'etc/app/extra.conf'), 'extra\n');
       const layers: Layer[] = [gzipLayer(tarDirectory(lower), MEDIA.dockerLayerGzip), plainLayer(tarDirectory(upper))];
       const pushed = await pushImage(registry.pushHost, 'bot-bottle/layered', 'v1', layers, { format: 'docker', index: true });
       const out = join(data.scratch, 'layered');
@@ -485,8 +480,7 @@ describe('smolvm stand-in', function () {
       assert.equal(packed.exitCode, 0, packed.stderr);
       assert.equal((await sim(['machine', 'create', '--name', 'bot-bottle-layered', '--from', `${out}.smolmachine`])).exitCode, 0);
       const root = machineRootfs(data.dataDir, 'bot-bottle-layered');
-      assert.deepEqual(readdirSync(join(root, 'etc/app')).sort(), ['keep.conf']);
-      assert.deepEqual(readdirSync(join(root, 'cache')), ['fresh']);
+      assert.deepEqual(readdirSync(join(root, 'etc/app')).sort(), ['base.conf', 'extra.conf']);
       assert.ok(!existsSync(join(root, 'WRONG_PLATFORM')));
     });
 

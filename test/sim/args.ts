@@ -211,3 +211,17 @@ export function durationValue(parsed: ParsedArgs, long: string): number | undefi
   const scale: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   return Number(match[1]) * scale[match[2] ?? 's'];
 }
+
+/**
+ * `-e` values as smolvm reads them: `KEY=VALUE` as given, a bare `KEY` takes smolvm's own `$KEY`
+ * (dropped when unset), an empty key is dropped (src/util.rs:78-106).
+ */
+export function envSpecs(specs: string[]): string[] {
+  return specs.flatMap((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq > 0) return [spec];
+    if (eq === 0 || spec === '') return [];
+    const forwarded = process.env[spec];
+    return forwarded === undefined ? [] : [`${spec}=${forwarded}`];
+  });
+}

@@ -1,5 +1,5 @@
 /** `smolvm machine cp`: single files between the host and a running machine's root. */
-import { chmodSync, chownSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, rmSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { parseArgs, unsignedValue, value, type CommandSpec } from './args';
 import { agentError, configError, osErrorText } from './errors';
@@ -11,10 +11,15 @@ import { formatBytes } from './output';
 import { openSession } from './sessions';
 import { rootfsDir } from './state';
 
-const MAX_FILE_BYTES = 4 * 1024 ** 3;
-const CHUNK_BYTES = 256 * 1024;
+/** FILE_TRANSFER_MAX_TOTAL (crates/smolvm-protocol/src/lib.rs:125). */
+export const FILE_TRANSFER_MAX_TOTAL = 4 * 1024 ** 3;
+/** LAYER_CHUNK_SIZE (crates/smolvm-protocol/src/lib.rs:69): what the agent sends per download chunk (crates/smolvm-agent/src/main.rs:3243-3249). */
+const DOWNLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
+/** FILE_WRITE_CHUNK_SIZE: an upload's chunk (src/agent/client.rs:2119). */
+const UPLOAD_CHUNK_BYTES = 1024 * 1024;
 /** FILE_WRITE_SINGLE_SHOT_MAX (crates/smolvm-protocol/src/lib.rs:79). */
 const SINGLE_SHOT_MAX_BYTES = 1024 * 1024;
+const CAP_VARIABLE = 'SMOLVM_FILE_TRANSFER_MAX_BYTES';
 
 const CP_SPEC: CommandSpec = {
   usage: 'smolvm machine cp [OPTIONS] <SRC> <DST>',
@@ -68,11 +73,50 @@ function guestHostPath(transfer: Transfer): string {
   return resolveInRoot(rootfsDir(transfer.machine), guestPath);
 }
 
+/**
+ * The local file is created before the first byte and written in place; crossing the cap, checked
+ * on each chunk before it is written, removes it (src/agent/client.rs:2239-2260).
+ */
 async function download(transfer: Transfer): Promise<void> {
   const source = await openForRead(guestHostPath(transfer), 'read file', transfer.guestPath);
   const target = await openForWrite(transfer.localPath, 'write local file', transfer.localPath);
   const label = `Downloading ${transfer.guestPath} -> ${transfer.localPath}`;
-  await pump(source, target, new Progress(label, undefined), transfer.machine);
+  const cap = downloadCap();
+  const overCap = (total: number) => {
+    if (total <= cap) return undefined;
+    rmSync(transfer.localPath, { force: true });
+    return agentError('read file', `guest streamed ${total} bytes, exceeding the ${cap} byte cap`);
+  };
+  await pump(source, target, new Progress(label, undefined), transfer.machine, { targetPath: transfer.localPath, chunkBytes: DOWNLOAD_CHUNK_BYTES, overCap });
+}
+
+/**
+ * `SMOLVM_FILE_TRANSFER_MAX_BYTES` from the CLI's own environment, else 4 GiB; a value
+ * parse_size_bytes refuses is ignored (src/agent/client.rs:2630-2635).
+ */
+export function downloadCap(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env[CAP_VARIABLE];
+  return (raw === undefined ? undefined : parseSizeBytes(raw.trim())) ?? FILE_TRANSFER_MAX_TOTAL;
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  ...Object.fromEntries(['k', 'm', 'g', 't'].flatMap((letter, i) => ['', 'i', 'ib', 'b'].map((suffix) => [letter + suffix, 2 ** (10 * (i + 1))]))),
+};
+
+/**
+ * smolvm's `parse_size_bytes` (src/util.rs:131-160): a number, then K/M/G/T (binary) with an
+ * optional `i` and/or `B`, any case; zero is refused. Undefined where smolvm returns an error.
+ */
+export function parseSizeBytes(text: string): number | undefined {
+  const trimmed = text.trim();
+  const split = trimmed.search(/[^\d.]/);
+  const [number, unit] = split < 0 ? [trimmed, ''] : [trimmed.slice(0, split), trimmed.slice(split).trim().toLowerCase()];
+  const multiplier = SIZE_UNITS[unit];
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(number) || multiplier === undefined) return undefined;
+  const bytes = Math.floor(Number(number) * multiplier);
+  return bytes > 0 ? bytes : undefined;
 }
 
 interface UploadMeta {
@@ -81,13 +125,21 @@ interface UploadMeta {
   gid: number;
 }
 
+/**
+ * The agent refuses a declared size over the compiled-in 4 GiB, which the CLI's environment cannot
+ * raise, before anything is written (crates/smolvm-agent/src/main.rs:3029-3041, src/agent/client.rs:2110-2117).
+ */
 async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
   const mode = meta.mode === undefined ? 0o644 : parseOctalMode(meta.mode);
   const source = await openForRead(transfer.localPath, 'read local file', transfer.localPath);
+  if (source.size > FILE_TRANSFER_MAX_TOTAL) {
+    await source.handle.close();
+    throw agentError('begin streaming write', `total_size ${source.size} exceeds maximum ${FILE_TRANSFER_MAX_TOTAL}`);
+  }
   const targetPath = guestHostPath(transfer);
   const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
   const progress = new Progress(`Uploading ${transfer.localPath} -> ${transfer.guestPath}`, source.size);
-  await pump(source, target, progress, transfer.machine, source.size <= SINGLE_SHOT_MAX_BYTES);
+  await pump(source, target, progress, transfer.machine, { targetPath, chunkBytes: UPLOAD_CHUNK_BYTES, oneShot: source.size <= SINGLE_SHOT_MAX_BYTES });
   chmodSync(targetPath, mode);
   chownSync(targetPath, meta.uid, meta.gid);
 }
@@ -107,7 +159,6 @@ async function openForRead(path: string, operation: string, shownPath: string): 
   } catch (error) {
     throw agentError(operation, `${shownPath}: ${osErrorText(error)}`);
   }
-  if (size > MAX_FILE_BYTES) throw agentError(operation, `${shownPath}: file is ${formatBytes(size)}, over the 4 GiB limit per file`);
   return { handle: await open(path, 'r'), size };
 }
 
@@ -119,26 +170,35 @@ async function openForWrite(path: string, operation: string, shownPath: string):
   }
 }
 
-/**
- * Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm's progress on stderr. An upload
- * of at most 1 MiB goes in one shot and shows only its final line (src/agent/client.rs:2083-2089).
- */
-async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, progress: Progress, machine: string, oneShot = false): Promise<void> {
+interface PumpOptions {
+  /** The file written, for the `cp:write` fault point. */
+  targetPath: string;
+  chunkBytes: number;
+  /** An upload of at most 1 MiB goes in one shot and shows only its final line (src/agent/client.rs:2083-2089). */
+  oneShot?: boolean;
+  /** The error when this many bytes would cross the transfer cap, else undefined. */
+  overCap?: (total: number) => Error | undefined;
+}
+
+/** Copies in chunks, throttled by SMOLVM_SIM_CP_RATE, with smolvm's progress on stderr. */
+async function pump(source: { handle: FileHandle; size: number }, target: FileHandle, progress: Progress, machine: string, options: PumpOptions): Promise<void> {
   const rate = cpRateFault(machine);
-  const buffer = Buffer.alloc(rate ? Math.max(1, Math.min(CHUNK_BYTES, Math.floor(rate / 10))) : CHUNK_BYTES);
+  const buffer = Buffer.alloc(rate ? Math.max(1, Math.min(options.chunkBytes, Math.floor(rate / 10))) : options.chunkBytes);
   let done = 0;
   let halfwayPassed = false;
   try {
     for (;;) {
       const { bytesRead } = await source.handle.read(buffer, 0, buffer.length, done);
       if (bytesRead === 0) break;
+      const refused = options.overCap?.(done + bytesRead);
+      if (refused) throw refused;
       await target.write(buffer, 0, bytesRead);
       done += bytesRead;
       if (rate) await sleep(Math.max(0, (done / rate) * 1000 - progress.elapsedMs()));
-      if (!oneShot) progress.update(done);
+      if (!options.oneShot) progress.update(done);
       if (!halfwayPassed && done * 2 >= source.size) {
         halfwayPassed = true;
-        await faultPoint('cp:write', machine);
+        await faultPoint('cp:write', machine, options.targetPath);
       }
     }
   } finally {

@@ -4,7 +4,7 @@
  * (`cp@bot-bottle-a`); several rules are separated by commas.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SimError } from './errors';
 
@@ -36,16 +36,41 @@ function findRule(variable: string, point: string, machine?: string): Rule | und
   return rules(variable).find((rule) => rule.point === point && (!rule.machine || rule.machine === machine));
 }
 
-/** Applies every fault aimed at this point: a delay, then a failure or a hang. */
-export async function faultPoint(point: string, machine?: string): Promise<void> {
+/**
+ * Applies every fault aimed at this point: a delay, then a failure or a hang. `partial` is the
+ * host path of what the command has written so far, for the marker.
+ */
+export async function faultPoint(point: string, machine?: string, partial?: string): Promise<void> {
   const delay = findRule('SMOLVM_SIM_DELAY', point, machine);
-  if (delay) await sleep(Number(delay.value ?? 0));
+  if (delay) {
+    leaveMarker(point, machine, partial);
+    await sleep(Number(delay.value ?? 0));
+  }
   const failure = findRule('SMOLVM_SIM_FAIL', point, machine);
   if (failure) {
     const message = process.env.SMOLVM_SIM_FAIL_MESSAGE || `simulated failure at ${point}`;
     throw new SimError(message, Number(failure.value ?? 1) || 1);
   }
-  if (findRule('SMOLVM_SIM_HANG', point, machine)) await hangForever();
+  if (findRule('SMOLVM_SIM_HANG', point, machine)) await hangForever(() => leaveMarker(point, machine, partial));
+}
+
+/** Is a delay aimed at this point? (A command that must arrange its work around the delay asks first.) */
+export function delayAimedAt(point: string, machine?: string): boolean {
+  return findRule('SMOLVM_SIM_DELAY', point, machine) !== undefined;
+}
+
+/**
+ * `SMOLVM_SIM_MARKERS=DIR`: on reaching a point it delays or hangs at, the stand-in writes
+ * `DIR/<point>[@machine]`, JSON `{"pid", "partial"}`, so that a test can cancel exactly while the
+ * tool is there and check what it had done by then. Written whole (rename), never half.
+ */
+function leaveMarker(point: string, machine: string | undefined, partial: string | undefined): void {
+  const dir = process.env.SMOLVM_SIM_MARKERS;
+  if (!dir) return;
+  const name = machine ? `${point}@${machine}` : point;
+  const temporary = join(dir, `.${name}.${process.pid}`);
+  writeFileSync(temporary, JSON.stringify({ pid: process.pid, partial }));
+  renameSync(temporary, join(dir, name));
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -53,11 +78,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Never returns. A child stays in our process group, as a real smolvm's helper processes
- * would, so only a process-group kill (or a signal to us, which we pass on) ends everything.
+ * Never returns. A child stays in our process group, as a real smolvm's helper processes would,
+ * and a signal to us alone leaves it running (signals.ts): only a process-group kill ends both.
  */
-function hangForever(): Promise<never> {
+function hangForever(hung: () => void): Promise<never> {
   spawn('sleep', ['infinity'], { stdio: 'ignore' });
+  hung();
   setInterval(() => undefined, 1 << 30);
   return new Promise<never>(() => undefined);
 }

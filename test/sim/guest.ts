@@ -3,9 +3,10 @@
  * `unshare --root --wd`, which is chroot + chdir), and guest paths resolve inside that root.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { accessSync, constants, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SimError } from './errors';
+import type { MountSpec } from './state';
 
 export const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const MAX_SYMLINKS = 40;
@@ -79,6 +80,8 @@ export interface GuestSpawnOptions {
   detached?: boolean;
   /** Run as this uid and gid instead of root. */
   user?: { uid: number; gid: number };
+  /** The machine's `-v` mounts, bound at their guest paths for this command only. */
+  mounts?: readonly MountSpec[];
 }
 
 /** Machines are real root filesystems (chroot, owners 0/1000/501): the stand-in needs uid 0. */
@@ -90,12 +93,58 @@ export function requireRoot(): void {
 
 export function spawnInGuest(root: string, argv: readonly string[], options: GuestSpawnOptions): ChildProcess {
   requireRoot();
+  const mounts = options.mounts ?? [];
+  writeMountTable(root, mounts);
   const user = options.user ? [`--setuid=${options.user.uid}`, `--setgid=${options.user.gid}`] : [];
-  return spawn('unshare', [`--root=${root}`, `--wd=${options.cwd}`, ...user, '--', ...argv], {
-    env: options.env,
-    stdio: options.stdio,
-    detached: options.detached ?? false,
-  });
+  const chroot = ['unshare', `--root=${root}`, `--wd=${options.cwd}`, ...user, '--', ...argv];
+  const [file, ...args] = mounts.length === 0 ? chroot : withMounts(root, mounts, chroot);
+  return spawn(file, args, { env: options.env, stdio: options.stdio, detached: options.detached ?? false });
+}
+
+/** Binds each host folder at its guest path, then runs `then`; all in a mount namespace of its own, gone with the command. */
+const BIND_THEN_EXEC = 'while [ "$1" != -- ]; do mount --bind "$1" "$2"; if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi; shift 3; done; shift; exec "$@"';
+
+function withMounts(root: string, mounts: readonly MountSpec[], then: readonly string[]): string[] {
+  const binds = mounts.flatMap((mount) => [mount.host, mountPoint(root, mount), mount.readOnly ? 'ro' : 'rw']);
+  return ['unshare', '--mount', '--propagation=private', '--', 'sh', '-ec', BIND_THEN_EXEC, 'sh', ...binds, '--', ...then];
+}
+
+/** The guest path on the host, made if missing (a folder, or an empty file for a file mount), never outside the root. */
+function mountPoint(root: string, mount: MountSpec): string {
+  const target = resolveInRoot(root, mount.guest);
+  if (existsSync(target)) return target;
+  if (statSync(mount.host).isDirectory()) mkdirSync(target, { recursive: true });
+  else {
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, '');
+  }
+  return target;
+}
+
+/**
+ * The guest's `/proc/self/mounts`: the workload's own file systems, then each `-v` mount as smolvm
+ * makes it: virtiofs, tagged `smolvm<index>` (src/data/storage.rs:210-212), mounted by the agent
+ * (crates/smolvm-agent/src/storage.rs:3389-3450) and bound at its guest path
+ * (crates/smolvm-agent/src/main.rs:3588-3595). The kernel writes space, tab, newline and `\` in
+ * octal. Written atomically: other commands in the machine may be reading it.
+ */
+function writeMountTable(root: string, mounts: readonly MountSpec[]): void {
+  const rows = [
+    'overlay / overlay rw,relatime 0 0',
+    'proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0',
+    'tmpfs /dev tmpfs rw,nosuid,size=65536k,mode=755 0 0',
+    'sysfs /sys sysfs ro,nosuid,nodev,noexec,relatime 0 0',
+    ...mounts.map((mount, index) => `smolvm${index} ${escapeMountField(mount.guest)} virtiofs ${mount.readOnly ? 'ro' : 'rw'},relatime 0 0`),
+  ];
+  const dir = join(root, 'proc', 'self');
+  mkdirSync(dir, { recursive: true });
+  const staging = join(dir, `.mounts.${process.pid}`);
+  writeFileSync(staging, `${rows.join('\n')}\n`);
+  renameSync(staging, join(dir, 'mounts'));
+}
+
+function escapeMountField(text: string): string {
+  return text.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
 /** Every live descendant of `pid`, read from /proc. */

@@ -1,23 +1,26 @@
 /** `smolvm machine ls | status | create | start | stop | delete | data-dir`. */
 import { randomBytes } from 'node:crypto';
-import { existsSync, realpathSync, writeFileSync } from 'node:fs';
-import { flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
-import { configError, SimError } from './errors';
+import { existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { envSpecs, flag, parseArgs, unsignedValue, usage, value, values, type CommandSpec, type ParsedArgs } from './args';
+import { agentError, configError, vmNotFound } from './errors';
 import { runInitCommands } from './exec';
 import { faultPoint, imageUserFault, remapUidFault } from './faults';
 import { requireRoot } from './guest';
 import { allowCidrs, resolveEgress, type Egress } from './egress';
-import { validateName } from './names';
-import { out, readStdinLine } from './output';
+import { validateName, validateNewName } from './names';
+import { err, out, readStdinLine } from './output';
 import { createBaseRootfs } from './rootfs';
 import { extractSidecar, readSidecar, remapOwnership, type PackManifest } from './smolmachine';
 import { stopGuestSessions } from './sessions';
 import {
   appendConsole, consoleLogPath, discardMachineDir, effectiveState, listRecords, machineDir, publicView, readRecord,
-  requireRecord, reserveMachineDir, rootfsDir, withMachineLock, writeRecord, type MachineRecord, type MountSpec,
+  requireRecord, reserveMachineDir, rootfsDir, vmDataDir, withMachineLock, writeRecord, type MachineRecord, type MountSpec,
 } from './state';
 export const DEFAULT_CPUS = 4;
 export const DEFAULT_MEMORY_MIB = 8192;
+const DEFAULT_STORAGE_GIB = 20;
+const DEFAULT_OVERLAY_GIB = 10;
 
 const NAME_OPTION = { long: 'name', short: 'n', value: 'NAME' };
 
@@ -92,14 +95,16 @@ export async function lsCommand(argv: string[]): Promise<void> {
   printTable(records);
 }
 
+/** `list_vms` (src/cli/vm_common.rs:2573-2598); unset disk sizes show the defaults, 20 and 10 GiB (src/data/storage.rs:10,13). */
 function printTable(records: MachineRecord[]): void {
-  const row = (cells: string[]): string =>
-    [cells[0].padEnd(20), cells[1].padEnd(12), cells[2].padStart(5), cells[3].padStart(10), cells[4].padStart(7), cells[5].padStart(7)].join(' ');
-  out(row(['NAME', 'STATE', 'CPUS', 'MEMORY', 'MOUNTS', 'PORTS']));
-  out('-'.repeat(66));
+  const widths = [-20, -12, 5, 10, 7, 7, 8, 8];
+  const row = (cells: string[]): string => cells.map((cell, i) => (widths[i] < 0 ? cell.padEnd(-widths[i]) : cell.padStart(widths[i]))).join(' ');
+  out(row(['NAME', 'STATE', 'CPUS', 'MEMORY', 'MOUNTS', 'PORTS', 'STORAGE', 'OVERLAY']));
+  out('-'.repeat(88));
   for (const record of records) {
     const name = record.name.length > 18 ? `${record.name.slice(0, 15)}...` : record.name;
-    out(row([name, effectiveState(record), String(record.cpus), `${record.memory_mib} MiB`, String(record.mounts.length), String(record.ports.length)]));
+    const disks = [`${record.storage_gb ?? DEFAULT_STORAGE_GIB} GiB`, `${record.overlay_gb ?? DEFAULT_OVERLAY_GIB} GiB`];
+    out(row([name, effectiveState(record), String(record.cpus), `${record.memory_mib} MiB`, String(record.mounts.length), String(record.ports.length), ...disks]));
   }
 }
 
@@ -113,8 +118,10 @@ export async function statusCommand(argv: string[]): Promise<void> {
     out(JSON.stringify(publicView(record), null, 2));
     return;
   }
-  const running = record && effectiveState(record) === 'running';
-  out(running ? `Machine '${name}': running (PID: ${record.pid})` : `Machine '${name}': not running`);
+  // src/cli/vm_common.rs:2415-2465: frozen, running (PID), any other state, or not found.
+  if (!record) throw vmNotFound(name);
+  const state = effectiveState(record);
+  out(state === 'running' ? `Machine '${name}': running (PID: ${record.pid})` : `Machine '${name}': ${state}`);
 }
 
 export async function dataDirCommand(argv: string[]): Promise<void> {
@@ -122,7 +129,11 @@ export async function dataDirCommand(argv: string[]): Promise<void> {
   const name = validateName(value(parsed, 'name') as string);
   await faultPoint('data-dir', name);
   requireRecord(name);
-  out(machineDir(name));
+  const link = vmDataDir(name);
+  mkdirSync(dirname(link), { recursive: true });
+  rmSync(link, { force: true });
+  symlinkSync(machineDir(name), link);
+  out(link);
 }
 
 export async function startCommand(argv: string[]): Promise<void> {
@@ -144,14 +155,14 @@ export async function startCommand(argv: string[]): Promise<void> {
 function markRunning(name: string): MachineRecord | undefined {
   const record = requireRecord(name);
   if (effectiveState(record) === 'frozen') {
-    throw new SimError(`agent operation failed: connect: machine '${name}' is frozen as a reusable fork base; fork it again, or delete its descendants and stop it before restarting`);
+    throw agentError('start', `'${name}' is frozen because it retains a reusable fork checkpoint; stop it before restarting, or fork it again`);
   }
   if (record.state === 'running') {
     out(`Machine '${name}' already running (PID: ${record.pid})`);
     return undefined;
   }
   const mounts = record.mounts.length > 0 ? ` with ${record.mounts.length} mount(s)` : '';
-  out(`Starting machine '${name}'${mounts}...`);
+  err(`Starting machine '${name}'${mounts}...`);
   const started: MachineRecord = { ...record, state: 'running', pid: fakeVmPid() };
   writeRecord(started);
   appendConsole(name, `smolvm-agent: boot complete, machine '${name}' running (pid ${started.pid})`);
@@ -166,10 +177,8 @@ export async function stopCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(STOP_SPEC, argv);
   const name = validateName(value(parsed, 'name') ?? 'default');
   await faultPoint('stop', name);
-  if (!readRecord(name)) {
-    out(`Machine '${name}' not found or not running`);
-    return;
-  }
+  // No record and no agent of that name: smolvm exits non-zero (src/cli/vm_common.rs:1938-1940).
+  requireRecord(name);
   withMachineLock(name, () => stopMachine(name));
 }
 
@@ -207,7 +216,7 @@ export async function deleteCommand(argv: string[]): Promise<void> {
 
 export async function createCommand(argv: string[]): Promise<void> {
   const parsed = parseArgs(CREATE_SPEC, argv);
-  const name = validateName(value(parsed, 'name') ?? `machine-${randomBytes(4).toString('hex')}`);
+  const name = validateNewName(value(parsed, 'name') ?? `machine-${randomBytes(4).toString('hex')}`);
   const options = createOptions(parsed);
   requireRoot();
   await faultPoint('create', name);
@@ -252,7 +261,7 @@ function createOptions(parsed: ParsedArgs): CreateOptions {
   return {
     cpus,
     mem,
-    env: values(parsed, 'env').map((spec) => checkKeyValue('env', spec)),
+    env: envSpecs(values(parsed, 'env')),
     mounts: values(parsed, 'volume').map(parseMount),
     ports: values(parsed, 'port').map((spec) => checkPort(parsed, spec)),
     cidrs: allowCidrs(parsed),
@@ -347,9 +356,9 @@ async function createFromSidecar(name: string, options: CreateOptions, sidecar: 
     cpus: options.cpus !== DEFAULT_CPUS ? options.cpus : manifest.cpus,
     memory_mib: options.mem !== DEFAULT_MEMORY_MIB ? options.mem : manifest.mem,
     image: manifest.image,
-    entrypoint: options.command.length > 0 ? [] : manifest.entrypoint,
-    cmd: options.command.length > 0 ? options.command : manifest.cmd,
-    env: [...manifest.env, ...options.env],
+    entrypoint: options.command.length > 0 ? [] : (manifest.entrypoint ?? []),
+    cmd: options.command.length > 0 ? options.command : (manifest.cmd ?? []),
+    env: [...(manifest.env ?? []), ...options.env],
     // -w is never read on this path (src/cli/machine.rs:3418).
     workdir: manifest.workdir ?? null,
     // The pack's network OR the flags' (src/cli/machine.rs:112-128, 3353-3358).

@@ -1,22 +1,30 @@
-import { SimError } from './errors';
+import { configError, vmNotFound } from './errors';
 
 const MAX_NAME_LENGTH = 128;
+const LABEL = 'machine name';
 
-/** smolvm's machine-name rule: 1-128 of A-Z a-z 0-9 _ -, first a letter or digit, no trailing or double hyphen. */
+/** `validate_vm_name` (src/data/mod.rs:55-103): 1-128 of A-Z a-z 0-9 _ -, first a letter or digit, no trailing or double hyphen. */
 export function nameProblem(name: string): string | undefined {
-  const label = 'machine name';
-  if (name.length === 0) return `${label} cannot be empty`;
-  if (name.length > MAX_NAME_LENGTH) return `${label} too long: ${name.length} characters (max ${MAX_NAME_LENGTH})`;
-  if (!/^[A-Za-z0-9]/.test(name)) return `${label} must start with a letter or digit (got: ${JSON.stringify(name)})`;
-  if (name.endsWith('-')) return `${label} cannot end with a hyphen (got: ${JSON.stringify(name)})`;
-  if (name.includes('--')) return `${label} cannot contain consecutive hyphens`;
-  const bad = /[^A-Za-z0-9_-]/.exec(name);
-  if (bad) return `${label} contains invalid character ${JSON.stringify(bad[0])} (allowed: letters, digits, '-' and '_')`;
+  if (name.length === 0) return `${LABEL} cannot be empty`;
+  if (Buffer.byteLength(name) > MAX_NAME_LENGTH) return `${LABEL} too long: ${Buffer.byteLength(name)} characters (max ${MAX_NAME_LENGTH})`;
+  if (!/^[A-Za-z0-9]/.test(name)) return `${LABEL} must start with a letter or digit (got: ${JSON.stringify(name)})`;
+  if (name.endsWith('-')) return `${LABEL} cannot end with a hyphen (got: ${JSON.stringify(name)})`;
+  for (const [index, char] of [...name].entries()) {
+    if (char === '-' && name[index - 1] === '-') return `${LABEL} cannot contain consecutive hyphens`;
+    if (/[^A-Za-z0-9_-]/.test(char)) return char === '/' || char === '\\' ? `${LABEL} cannot contain path separators` : `${LABEL} contains invalid character: '${char}'`;
+  }
   return undefined;
 }
 
-export function validateName(name: string): string {
+/** `create` checks the name first (src/cli/vm_common.rs:586-587). */
+export function validateNewName(name: string): string {
   const problem = nameProblem(name);
-  if (problem) throw new SimError(`invalid machine name: ${problem}`);
+  if (problem) throw configError('create machine', problem);
+  return name;
+}
+
+/** Every other command looks the name up, so a name no machine can have is simply not found. */
+export function validateName(name: string): string {
+  if (nameProblem(name)) throw vmNotFound(name);
   return name;
 }

@@ -1,13 +1,14 @@
 /**
- * Pulls an image over plain HTTP with the OCI distribution API (as smolvm does for localhost
- * registries): manifest (or index -> the host's platform), config and layers, each digest checked.
- * A registry that answers `/v2/` with a Basic challenge gets the credentials smolvm's config names
- * for it, as crane does inside smolvm's helper VM.
+ * Pulls an image with the OCI distribution API as crane does inside smolvm's helper VM: manifest
+ * (or index -> the host's platform), config and layers, each digest checked, over the scheme
+ * crane picks for the registry's name. A registry that answers `/v2/` with a Basic challenge gets
+ * the credentials smolvm's config names for it.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { request, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { agentError, osErrorText } from './errors';
@@ -17,12 +18,10 @@ const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 const ACCEPT = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST].join(', ');
-const GZIP_LAYERS = ['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'];
-const PLAIN_LAYERS = ['application/vnd.oci.image.layer.v1.tar', 'application/vnd.docker.image.rootfs.diff.tar'];
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 5;
-/** How a guest names its host; the stand-in's "guest" is the host itself. */
-const HOST_ALIASES = new Set(['host.smolvm.internal', 'host.docker.internal', 'host.containers.internal']);
+const LOCAL_NAME = /.*\.local(?:host)?(?::\d{1,5})?$/;
+const RFC1918 = [/^10\./, /^172\.(1[6-9]|2\d|3[01])\./, /^192\.168\./];
 
 export interface ImageReference {
   text: string;
@@ -46,7 +45,6 @@ export interface PulledLayer {
   mediaType: string;
   size: number;
   file: string;
-  gzip: boolean;
 }
 
 export interface PulledImage {
@@ -93,10 +91,26 @@ export function parseReference(text: string): ImageReference {
   return { text, registry: first, repository: rest.slice(slash + 1), reference };
 }
 
+/**
+ * crane's `Registry.Scheme()` (ggcr@v0.19.0:pkg/name/registry.go:25-32, 65-101): plain http for an
+ * RFC 1918 address, `localhost:PORT`, `*.local` / `*.localhost`, and any name containing
+ * `127.0.0.1` or `::1`; https for everything else, `host.smolvm.internal` included. smolvm passes
+ * crane no `--insecure` (SMOLVM-SOURCE.md §12.4). Where crane would race https first for an http
+ * name (ggcr@v0.19.0:pkg/v1/remote/transport/ping.go:45-58), the stand-in goes straight to http.
+ */
+export function craneScheme(registry: string): 'http' | 'https' {
+  const host = registry.split(':')[0];
+  const plain =
+    RFC1918.some((block) => block.test(host) && /^[\d.]+$/.test(host)) ||
+    registry.startsWith('localhost:') ||
+    LOCAL_NAME.test(registry) ||
+    registry.includes('127.0.0.1') ||
+    registry.includes('::1');
+  return plain ? 'http' : 'https';
+}
+
 function baseUrl(ref: ImageReference): string {
-  const [host, port] = ref.registry.split(':');
-  const reachable = HOST_ALIASES.has(host) ? '127.0.0.1' : host;
-  return `http://${reachable}${port ? `:${port}` : ''}`;
+  return `${craneScheme(ref.registry)}://${ref.registry}`;
 }
 
 export async function pullImage(reference: ImageReference, dir: string, platform: { os: string; architecture: string }): Promise<PulledImage> {
@@ -187,9 +201,12 @@ async function fetchVerified(ref: ImageReference, url: string, digest: string): 
   return response.body;
 }
 
+/**
+ * A layer's media type is never checked: `crane blob` fetches any blob and the extractor goes by
+ * its first bytes (crates/smolvm-agent/src/storage.rs:2134-2144, crates/smolvm-oci-layer/src/lib.rs:167-200).
+ */
 async function downloadLayer(ref: ImageReference, base: string, layer: Descriptor, file: string): Promise<PulledLayer> {
-  const mediaType = layer.mediaType ?? GZIP_LAYERS[0];
-  if (!GZIP_LAYERS.includes(mediaType) && !PLAIN_LAYERS.includes(mediaType)) throw pullError(ref, `unsupported layer media type ${mediaType}`);
+  const mediaType = layer.mediaType ?? '';
   const response = await open(ref, `${base}/v2/${ref.repository}/blobs/${layer.digest}`);
   if (response.statusCode !== 200) {
     response.resume();
@@ -204,7 +221,7 @@ async function downloadLayer(ref: ImageReference, base: string, layer: Descripto
   await pipeline(response, createWriteStream(file));
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== layer.digest) throw pullError(ref, `digest mismatch for layer ${layer.digest}: computed ${actual}`);
-  return { digest: layer.digest, mediaType, size, file, gzip: GZIP_LAYERS.includes(mediaType) };
+  return { digest: layer.digest, mediaType, size, file };
 }
 
 interface Response {
@@ -231,6 +248,7 @@ async function get(ref: ImageReference, url: string, accept?: string): Promise<R
 async function open(ref: ImageReference, url: string, accept?: string, redirects = 0): Promise<IncomingMessage> {
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const headers = { ...(accept ? { Accept: accept } : {}), ...(ref.authorization ? { Authorization: ref.authorization } : {}) };
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = request(url, { headers, timeout: REQUEST_TIMEOUT_MS }, resolve);
     req.on('timeout', () => req.destroy(Object.assign(new Error('operation timed out'), { code: 'ETIMEDOUT' })));
     req.on('error', (error) => reject(pullError(ref, `error sending request for url (${url}): ${osErrorText(error)}`)));

@@ -1,30 +1,10 @@
-/** Signals to the stand-in also end the guest commands it started (a group kill reaches them anyway). */
-import { rmSync } from 'node:fs';
-import { descendantsOf, killTree } from './guest';
-
-const HANDLED: Array<[NodeJS.Signals, number]> = [
-  ['SIGTERM', 15],
-  ['SIGINT', 2],
-  ['SIGHUP', 1],
-];
-
-const scratchPaths = new Set<string>();
-
-export function passSignalsToChildren(): void {
-  for (const [signal, number] of HANDLED) {
-    process.on(signal, () => {
-      for (const child of descendantsOf(process.pid)) killTree(child);
-      for (const path of scratchPaths) rmSync(path, { recursive: true, force: true });
-      process.exit(128 + number);
-    });
-  }
-}
-
-/** Our own scratch folders (pack staging) also go when a signal ends us; returns the unregister. */
-export function removeOnSignal(path: string): () => void {
-  scratchPaths.add(path);
-  return () => scratchPaths.delete(path);
-}
+/**
+ * Signals. smolvm's CLI sets no SIGTERM or SIGHUP handler (only `serve` does, src/cli/serve.rs:705),
+ * so the default action ends it at once, without running destructors: the children it started are
+ * left running (src/process.rs:2537-2539 says so of SIGINT before its guard). The stand-in does
+ * the same: Node's default for these signals exits without a word, and nothing of ours cleans up
+ * after a caller that signalled only us. A process-group kill is what ends everything.
+ */
 
 /** A reader that went away (`smolvm ... | head`) ends us quietly, as it would a Rust CLI. */
 export function exitQuietlyOnClosedOutput(): void {

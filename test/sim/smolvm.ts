@@ -10,7 +10,7 @@ import { execCommand } from './exec';
 import { createCommand, dataDirCommand, deleteCommand, lsCommand, startCommand, statusCommand, stopCommand } from './machine';
 import { err, logInvocation, out } from './output';
 import { packCommand } from './pack';
-import { exitQuietlyOnClosedOutput, passSignalsToChildren } from './signals';
+import { exitQuietlyOnClosedOutput } from './signals';
 import { SIM_VERSION } from './version';
 
 const TOP_SPEC: CommandSpec = {
@@ -90,7 +90,6 @@ function report(error: unknown): number {
 
 const args = process.argv.slice(2);
 logInvocation(args);
-passSignalsToChildren();
 exitQuietlyOnClosedOutput();
 main(args).then(
   () => {

@@ -2,6 +2,7 @@
  * The stand-in's host state: one folder per machine under `$SMOLVM_DATA_DIR/machines/<name>`,
  * holding `machine.json` (written by atomic rename), `rootfs/` and `agent-console.log`.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -226,7 +227,16 @@ export function reserveMachineDir(name: string): boolean {
 }
 
 /** Removes a machine folder so that it vanishes at once for every other process. */
+/**
+ * What `data-dir` prints: smolvm's `vm_cache_root()/<16 hex of sha256(name)>` (src/agent/manager.rs:235-237,
+ * 504-510), under `SMOLVM_DATA_DIR` as the new HOME's `.cache` (src/process.rs:919-963); here a link to the machine's folder.
+ */
+export function vmDataDir(name: string): string {
+  return join(dataDir(), '.cache', 'smolvm', 'vms', createHash('sha256').update(name).digest('hex').slice(0, 16));
+}
+
 export function discardMachineDir(name: string): void {
+  rmSync(vmDataDir(name), { force: true });
   const trash = join(dataDir(), 'trash');
   mkdirSync(trash, { recursive: true });
   const doomed = join(trash, `${name}.${process.pid}.${Date.now()}`);

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { descendantsOf } from '../sim/guest';
 
 export function isAlive(pid: number): boolean {
   return signalZero(pid);
@@ -74,4 +75,22 @@ export async function groupsLeftAfter(pgids: readonly number[], ms: number): Pro
   const end = Date.now() + ms;
   while (pgids.some(groupAlive) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 25));
   return pgids.filter(groupAlive);
+}
+
+/** `pid` and every live process below it, read from /proc (children a tool started in any group). */
+export function processTree(pid: number): number[] {
+  return [pid, ...descendantsOf(pid)].filter(isRunning);
+}
+
+/** Of `pids`, those still running (not gone, not a zombie waiting for its reaper) after up to `ms`. */
+export async function stillRunningAfter(pids: readonly number[], ms: number): Promise<number[]> {
+  await waitFor(() => !pids.some(isRunning), ms);
+  return pids.filter(isRunning);
+}
+
+function isRunning(pid: number): boolean {
+  const stat = readProc(String(pid), 'stat');
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
 }

@@ -72,8 +72,18 @@ describe('native freeze: choosing and inspecting', () => {
     const vm = fakeVm({ uname: 'x86_64', duKib: 500 * 1024, freeKib: 2 * 1024 * 1024 });
     await inspectVm.run(ctx, stateFor(vm, 'none'));
     assert.deepEqual(vm.asked.map((c) => c[0]), ['uname', 'du', 'df']);
-    assert.deepEqual(vm.asked[1], ['du', '-skx', '--exclude=/proc', '--exclude=/sys', '--exclude=/dev', '--exclude=/run', '--exclude=/tmp', '--exclude=/var/tmp', '/']);
+    assert.deepEqual(vm.asked[1], ['du', '-sk', '--exclude=/proc', '--exclude=/sys', '--exclude=/dev', '--exclude=/run', '--exclude=/tmp', '--exclude=/var/tmp', '/']);
     assert.deepEqual(vm.asked[2], ['df', '-Pk', '/var/tmp']);
+  });
+
+  it('counts what tar archives: the mounts it leaves out are left out of du too, and counted when included (du without -x)', async () => {
+    const mounts = [{ path: '/workspace', tag: 'smolvm0' }, { path: '/data/[raw]', tag: 'smolvm1' }, { path: '/tmp/x', tag: 'smolvm2' }];
+    const leftOut = fakeVm({ uname: 'x86_64', duKib: 1, freeKib: 1024 * 1024 });
+    await inspectVm.run(ctx, { ...stateFor(leftOut, 'none'), mounts });
+    assert.deepEqual(leftOut.asked[1].slice(-3), ['--exclude=/workspace', '--exclude=/data/\\[raw]', '/']);
+    const included = fakeVm({ uname: 'x86_64', duKib: 1, freeKib: 1024 * 1024 });
+    await inspectVm.run(ctx, { ...stateFor(included, 'none'), mounts, includeMounts: true });
+    assert.deepEqual(included.asked[1].slice(-2), ['--exclude=/var/tmp', '/']);
   });
 
   it('refuses a plain archive that would not fit, saying what to do', async () => {

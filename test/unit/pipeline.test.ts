@@ -61,6 +61,36 @@ describe('pipeline runner', () => {
     assert.deepEqual(trace, ['run a', 'undo a']);
   });
 
+  it('finishes the steps after a committing one when the cancel comes once it has run, and says so', async () => {
+    const trace: Trace = [];
+    const controller = new AbortController();
+    const log = new MemoryLog();
+    const keep: Step<Trace> = { ...step('keep', 1, async () => controller.abort()), commits: true };
+    const seen: boolean[] = [];
+    const mirror = step('mirror', 1, async (ctx) => {
+      seen.push(ctx.signal.aborted);
+    });
+    await runPipeline([step('pack', 1), keep, mirror], trace, { signal: controller.signal, log });
+    assert.deepEqual(trace, ['run pack', 'run keep', 'run mirror', 'undo mirror', 'undo keep', 'undo pack']);
+    assert.deepEqual(seen, [false]);
+    assert.match(log.text, /Cancel came after "Doing keep" had finished/);
+  });
+
+  it('cancels a committing step that a cancel stopped before it committed', async () => {
+    const trace: Trace = [];
+    const controller = new AbortController();
+    const keep: Step<Trace> = {
+      ...step('keep', 1, async () => {
+        controller.abort();
+        throw new CancelledError();
+      }),
+      commits: true,
+    };
+    const error = await runPipeline([keep, step('mirror', 1)], trace, { signal: controller.signal, log: new MemoryLog() }).catch((e) => e);
+    assert.ok(error instanceof CancelledError, String(error));
+    assert.deepEqual(trace, ['run keep', 'undo keep']);
+  });
+
   it('turns a step’s failure after cancel into a cancellation, not an error', async () => {
     const controller = new AbortController();
     const dying = step('a', 1, async () => {

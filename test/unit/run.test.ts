@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, ToolError } from '../../src/core/errors';
 import { MemoryLog } from '../support/memoryLog';
-import { createRunner, formatCommand } from '../../src/core/run';
+import { createRunner, formatCommand, splitLines } from '../../src/core/run';
 import { isAlive, waitFor } from '../support/processes';
 
 
@@ -44,6 +44,49 @@ describe('process runner', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('hands on a redraw as soon as it is written, not when the next one comes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'run-test-'));
+    try {
+      const seen1 = join(dir, 'seen-1');
+      const seen: string[] = [];
+      // The second redraw is printed only once the test has seen the first, which no "\r" follows yet.
+      const script = [
+        'printf "\rDownloading /a -> b: 1.0 MB (1.0 MB/s)" >&2',
+        `for i in $(seq 100); do [ -e '${seen1}' ] && break; sleep 0.1; done`,
+        `if [ -e '${seen1}' ]; then printf "\rDownloading /a -> b: 2.0 MB (1.0 MB/s)\n" >&2; else echo "held back" >&2; fi`,
+      ].join('; ');
+      const log = new MemoryLog();
+      await createRunner(log)(['sh', '-c', script], {
+        onLine: (_stream, line) => {
+          seen.push(line);
+          if (line.endsWith('1.0 MB (1.0 MB/s)')) writeFileSync(seen1, '');
+        },
+      });
+      assert.deepEqual(seen, ['Downloading /a -> b: 1.0 MB (1.0 MB/s)', 'Downloading /a -> b: 2.0 MB (1.0 MB/s)']);
+      assert.deepEqual(log.lines.filter((l) => l.startsWith('  Downloading')), ['  Downloading /a -> b: 2.0 MB (1.0 MB/s)']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('hands on a redraw cut by a chunk boundary again whole, and a line cut there only once whole', () => {
+    // The chunk that ends "2.0 MB\r" may be half of "\r\n": its text is a redraw until the "\n" comes.
+    const seen: Array<[string, boolean]> = [];
+    const split = splitLines((text, redraw) => seen.push([text, redraw]));
+    const feed = (text: string) => [...split.transform(new TextEncoder().encode(text))];
+    feed('first li');
+    feed('ne\r\nDown');
+    feed('loading 1.0 MB\rDownloading 2.0 MB\r');
+    feed('\n');
+    for (const _ of split.final()) assert.fail("final() yields nothing");
+    assert.deepEqual(seen, [
+      ['first line', false],
+      ['Downloading 1.0 MB', true],
+      ['Downloading 2.0 MB', true],
+      ['Downloading 2.0 MB', false],
+    ]);
   });
 
   it('turns a bad exit status into a ToolError with the command, status and stderr tail', async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { ToolError, UserError } from '../../src/core/errors';
 import { runTool } from '../../src/core/run';
-import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli, smolvmErrorLine } from '../../src/core/tools/smolvm';
+import { isSmolvmError, parseCopyProgress, parseMachineList, parsePackOutput, SmolvmCli, transferCapEnvironment } from '../../src/core/tools/smolvm';
+import { smolvmErrorLine } from '../../src/core/tools/smolvmRules';
 import type { RunOptions, RunResult } from '../../src/core/run';
 
 const smolvm = new SmolvmCli('/opt/smolvm');
@@ -140,6 +141,34 @@ describe('smolvm client', () => {
       assert.equal(isSmolvmError(ok('', cpFailed, 1)), true);
       assert.equal(smolvmErrorLine(cpFailed), 'Error: agent operation failed: read file: guest streamed 33554432 bytes, exceeding the 16777216 byte cap');
     });
+
+    it('takes smolvm’s last Error: line, not a child tool’s earlier one, and none when smolvm did not end with one (src/main.rs:211-216)', () => {
+      // An init command's stderr, wrapped into smolvm's own message (src/cli/vm_common.rs:398-415).
+      const initFailed = "Error: cannot open /etc/app.conf\nError: agent operation failed: init: init[0] failed (exit 1): Error: cannot open /etc/app.conf; stdout: \n";
+      assert.equal(smolvmErrorLine(initFailed), 'Error: agent operation failed: init: init[0] failed (exit 1): Error: cannot open /etc/app.conf; stdout:');
+      const guestThenSmolvm = 'Error: unknown flag --x\nUsage: tool [flags]\nError: agent operation failed: vm exec: connection reset\n';
+      assert.equal(smolvmErrorLine(guestThenSmolvm), 'Error: agent operation failed: vm exec: connection reset');
+      assert.equal(smolvmErrorLine('Error: unknown flag --x\nUsage: tool [flags]\n'), undefined);
+      // A clap usage error is lower case and exits 2 (clap_builder@v4.6.0:clap_builder/src/error/mod.rs:229-249).
+      assert.equal(smolvmErrorLine("error: unexpected argument '--x' found\n\nUsage: smolvm machine cp [OPTIONS] <SRC> <DST>\n"), undefined);
+    });
+  });
+
+  describe('the machine cp transfer cap', () => {
+    const GIB = 1024 ** 3;
+    it('is raised for a download only when the 4 GiB default would stop it, or the environment set another cap (crates/smolvm-protocol/src/lib.rs:125, src/agent/client.rs:2246-2260, 2630-2635)', () => {
+      assert.equal(transferCapEnvironment(4 * GIB, {}), undefined, 'a file of exactly the cap passes (next_total > cap)');
+      assert.deepEqual(transferCapEnvironment(4 * GIB + 1, {}), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(4 * GIB + 1) });
+      assert.deepEqual(transferCapEnvironment(1024, { SMOLVM_FILE_TRANSFER_MAX_BYTES: '512' }), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(4 * GIB) });
+      assert.deepEqual(transferCapEnvironment(9 * GIB, { SMOLVM_FILE_TRANSFER_MAX_BYTES: '64G' }), { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(9 * GIB) });
+    });
+
+    it('goes on the one cp command as environment, never in its argv', () => {
+      const copy = smolvm.cp({ machine: 'bot-bottle-a', path: '/var/tmp/a.tar' }, { host: '/h/a.tar' }, { expectedBytes: 5 * GIB });
+      assert.deepEqual(copy.argv, ['/opt/smolvm', 'machine', 'cp', 'bot-bottle-a:/var/tmp/a.tar', '/h/a.tar']);
+      assert.deepEqual(copy.env, { SMOLVM_FILE_TRANSFER_MAX_BYTES: String(5 * GIB) });
+      assert.equal(smolvm.cp({ machine: 'bot-bottle-a', path: '/a' }, { host: '/h/a' }).env, undefined);
+    });
   });
 
   describe('through the runner', () => {
@@ -169,6 +198,19 @@ describe('smolvm client', () => {
       const machines = await runTool(fakeRunner(ok(LS_JSON), seen), smolvm.list());
       assert.equal(machines.length, 2);
       assert.equal(seen[0].quietStdout, true);
+    });
+
+    it('gives smolvm’s last Error: line as the reason and in the message, after a guest’s Error: line or cp progress', async () => {
+      const guestThenSmolvm = ok('', "Error: config not found\nError: agent operation failed: connect: machine 'bot-bottle-a' is not running.\n", 1);
+      const execError = await runTool(fakeRunner(guestThenSmolvm), smolvm.exec('bot-bottle-a', ['app'])).catch((e) => e);
+      assert.ok(execError instanceof ToolError);
+      assert.equal(execError.reason, "Error: agent operation failed: connect: machine 'bot-bottle-a' is not running.");
+      const cpFailed = ok('', '\rDownloading /a -> /h/a: 16.0 MB (50.0 MB/s)Error: agent operation failed: read file: guest streamed 4294967297 bytes, exceeding the 4294967296 byte cap\n', 1);
+      const cpError = await runTool(fakeRunner(cpFailed), smolvm.cp({ machine: 'bot-bottle-a', path: '/a' }, { host: '/h/a' })).catch((e) => e);
+      assert.equal(cpError.reason, 'Error: agent operation failed: read file: guest streamed 4294967297 bytes, exceeding the 4294967296 byte cap');
+      assert.equal(cpError.message, `smolvm exited with status 1: ${cpError.reason}`);
+      const guestOnly = await runTool(fakeRunner(ok('', 'Error: config not found\nusage: app [-c FILE]\n', 2)), smolvm.exec('bot-bottle-a', ['app'])).catch((e) => e);
+      assert.equal(guestOnly.reason, 'usage: app [-c FILE]', 'no smolvm error: the last line, not the guest’s Error: line');
     });
 
     it("surfaces smolvm's own Error: line as the reason for an unknown machine", async () => {

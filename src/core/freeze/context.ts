@@ -9,6 +9,7 @@ import type { BotBottleState } from '../botBottleState';
 import { ROOTFS_ARCHIVE } from '../committedImage';
 import type { Pusher } from '../tools/push';
 import type { SmolvmCli } from '../tools/smolvm';
+import type { GuestMount } from './mounts';
 
 /** Inside the VM, on disk (`/tmp` is tmpfs) so that it survives until `machine cp`. */
 export function vmArchivePath(compression: Compression): string {
@@ -48,8 +49,12 @@ export interface FreezeState {
   readonly pullHost: string;
   readonly imageBuilder: ImageBuilder;
   readonly compression: Compression;
+  /** Whether the archive holds the host folders mounted into the bottle; left out unless true. */
+  readonly includeMounts?: boolean;
   /** Tool name -> version, for the snapshot record. */
   readonly versions: Record<string, string>;
+  /** The bottle's mounts as its guest sees them (the probe reads them). */
+  mounts?: GuestMount[];
   /** What smolvm reported of the machine's settings, for the pack and the snapshot record. */
   machineSettings?: MachineSettings;
   /** Host temp folder holding the archive and the Dockerfile. */

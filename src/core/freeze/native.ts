@@ -12,7 +12,8 @@ import { assembleImage, ociArchitecture } from '../oci/image';
 import { digestLayer } from '../oci/layer';
 import type { Step } from '../pipeline';
 import { runTool } from '../run';
-import { ARCHIVE_EXCLUDES, type FreezeState } from './context';
+import type { FreezeState } from './context';
+import { archiveExcludes } from './mounts';
 import { packSnapshot } from './steps';
 
 type FreezeStep = Step<FreezeState>;
@@ -38,9 +39,10 @@ export const inspectVm: FreezeStep = {
  * it misses: files that grow while tar reads them, file systems that store data compressed.
  */
 async function ensureRoomForPlainArchive(s: FreezeState, signal: AbortSignal): Promise<void> {
-  const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir.slice(1)}`);
+  // The same excludes as tar, and no -x: tar crosses into other file systems (mounts included when asked).
+  const excludes = archiveExcludes(s).map((pattern) => `--exclude=${pattern.slice(1)}`);
   // Like tar, du exits 1 when a file vanishes under it: normal on a live system.
-  const du = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['du', '-skx', ...excludes, '/'], { okExitCodes: [0, 1] }), { signal });
+  const du = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['du', '-sk', ...excludes, '/'], { okExitCodes: [0, 1] }), { signal });
   const df = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['df', '-Pk', '/var/tmp']), { signal });
   const needed = parseDuKib(du.stdout) * KIB * 1.1 + ROOM_MARGIN_BYTES;
   const free = parseDfAvailableKib(df.stdout) * KIB;

@@ -18,6 +18,7 @@ import { pruneHistory } from '../history';
 import { DEFAULT_SETTINGS, type Compression, type ImageBuilder, type ImageBuilderChoice } from '../settings';
 import type { FreezeState, FreezeTools } from './context';
 import { leaveForBotBottle } from './mirror';
+import { describeLeftOut } from './mounts';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 
@@ -76,6 +77,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       pullHost: services.settings.pullHost,
       imageBuilder,
       compression,
+      includeMounts: services.settings.includeMounts ?? false,
       versions: {},
     };
     log.info(`Freezing ${state.machine} (image builder: ${imageBuilder}, archive: ${compression})`);
@@ -85,6 +87,8 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
     if (!snapshot) throw new Error(`The snapshot of ${slug} is missing after the freeze.`);
     log.info(`Froze ${state.machine} into ${snapshot.sidecar}. To move it to another machine, copy it with its launcher ${snapshot.launcher}.`);
     await pruneAfterFreeze(services, slug);
+    const leftOut = snapshot.record?.mountsLeftOut ?? [];
+    if (leftOut.length > 0) log.info(`Left out of the snapshot: ${describeLeftOut(leftOut)}.`);
     return snapshot;
   } finally {
     await lock.release();

@@ -3,10 +3,10 @@
  * next through FreezeState. `smolmachines.ts` puts them in order.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ToolError, UserError } from '../errors';
+import { dirname, join } from 'node:path';
+import { CancelledError, ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
 import { fileSize, makeOwnedTempDir } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
@@ -17,11 +17,15 @@ import { dockerfileForRootfs } from '../committedImage';
 import * as docker from '../tools/docker';
 import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
-import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
+import { parseCopyProgress, SMOLMACHINE_SUFFIX, TRANSFER_CAP_VARIABLE } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
-import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { archiveExcludes, describeLeftOut, findMounts, mountsLeftOut } from './mounts';
 
 type FreezeStep = Step<FreezeState>;
+
+/** Left free on the host beside the archive: the files made next to it, and what else runs there. */
+const HOST_ROOM_MARGIN_BYTES = 64 * 1024 * 1024;
 
 export const probeExec: FreezeStep = {
   id: 'probe',
@@ -33,9 +37,14 @@ export const probeExec: FreezeStep = {
     });
     if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
-    s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
+    const machine = await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal });
+    s.machineSettings = settingsOf(machine);
     ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
     for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
+    s.mounts = await findMounts(s, machine.mountCount, ctx.signal);
+    const leftOut = mountsLeftOut(s);
+    if (leftOut.length > 0) ctx.log.info(`  left out of the snapshot: ${describeLeftOut(leftOut)}; botBottle.freeze.includeMounts archives them too`);
+    else if (s.includeMounts && s.mounts.length > 0) ctx.log.info(`  the snapshot includes the mounted ${s.mounts.map((m) => m.path).join(', ')}, as botBottle.freeze.includeMounts asks`);
   },
 };
 
@@ -44,7 +53,7 @@ export const probeExec: FreezeStep = {
  * so its JSON list says whether the machine is gone or not running; smolvm's own words follow.
  */
 async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSignal): Promise<ToolError> {
-  const said = error.stderrTail.trim() || '<no output>';
+  const said = error.reason || '<no output>';
   const status = error.exitCode === undefined ? error.message : `exit ${error.exitCode}: ${said}`;
   const listed = await runTool(s.run, s.tools.smolvm.list(), { signal }).then(
     (machines) => ({ machine: machines.find((m) => m.name === s.machine) }),
@@ -54,7 +63,7 @@ async function probeFailure(s: FreezeState, error: ToolError, signal: AbortSigna
   if (listed && !listed.machine) detail = `There is no machine ${s.machine} any more: smolvm lists none of that name (${status}). Refresh the Bottles view.`;
   else if (listed?.machine && listed.machine.state !== 'running')
     detail = `${s.machine} is ${listed.machine.state}, not running (${status}). Start it, then freeze again.`;
-  return new ToolError(error.command, error.exitCode, error.stderrTail, detail);
+  return new ToolError(error.command, error.exitCode, error.stderrTail, detail, error.toolReason);
 }
 
 /**
@@ -76,7 +85,7 @@ export const archiveRootfs: FreezeStep = {
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
     const gzip = s.compression === 'gzip' ? ['--gzip'] : [];
-    const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`);
+    const excludes = archiveExcludes(s).map((pattern) => `--exclude=${pattern}`);
     const tar = ['tar', '--create', ...gzip, ...excludes, `--file=${vmArchivePath(s.compression)}`, '--directory=/', '.'];
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
@@ -95,17 +104,30 @@ export const copyArchiveOut: FreezeStep = {
     ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
     s.workDir = workDir;
     s.archive = join(workDir, hostArchiveName(s.compression));
-    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
+    // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
+    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx);
+    if (size !== undefined) await ensureHostRoom(workDir, size);
+    const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }, { expectedBytes: size });
+    const cap = copy.env?.[TRANSFER_CAP_VARIABLE];
+    if (cap) ctx.log.info(`  the archive is ${formatBytes(size ?? 0)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
-    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
-      signal: ctx.signal,
-      onLine: (_stream, line) => reportCopy(ctx, line, size),
-    });
+    await runTool(s.run, copy, { signal: ctx.signal, onLine: (_stream, line) => reportCopy(ctx, line, size) });
     s.archiveBytes = await fileSize(s.archive);
+    if (size !== undefined && s.archiveBytes !== size) throw new Error(`smolvm machine cp wrote ${s.archiveBytes ?? 'no'} bytes of the ${size}-byte archive to ${s.archive}.`);
     await removeVmArchive(s);
   },
 };
+
+/** Room for the archive and a margin for the files made beside it in `dir`, or a UserError before anything is copied. */
+async function ensureHostRoom(dir: string, archiveBytes: number): Promise<void> {
+  const stats = await statfs(dir);
+  const free = stats.bavail * stats.bsize;
+  if (free >= archiveBytes + HOST_ROOM_MARGIN_BYTES) return;
+  throw new UserError(
+    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the temp folder ${dirname(dir)} has ${formatBytes(free)} free. ` +
+      'Nothing was copied. Free some space there, or start VS Code with TMPDIR set to a folder on a disk with more room.',
+  );
+}
 
 export const buildImage: FreezeStep = {
   id: 'build',
@@ -181,12 +203,13 @@ export const keepSnapshot: FreezeStep = {
   id: 'keep',
   title: 'Keeping the snapshot',
   weight: 4,
+  commits: true,
   async run(ctx, s) {
     const stagedSidecar = s.stagedLauncher! + SMOLMACHINE_SUFFIX;
     const sidecarBytes = await fileSize(stagedSidecar);
     if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
     const sha256 = await sha256File(stagedSidecar, ctx.signal);
-    if (ctx.signal.aborted) return;
+    if (ctx.signal.aborted) throw new CancelledError();
     const record: SnapshotRecord = {
       version: 1,
       slug: s.slug,
@@ -199,6 +222,7 @@ export const keepSnapshot: FreezeStep = {
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
       compression: s.compression,
+      mountsLeftOut: mountsLeftOut(s),
       machineSettings: s.machineSettings,
       tools: s.versions,
       steps: [...ctx.timings],
@@ -212,20 +236,31 @@ async function removeVmArchive(s: FreezeState): Promise<void> {
   await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
-/** The size of a file in the VM, or undefined when `stat` cannot tell (the copy then shows no fraction). */
-async function vmFileSize(s: FreezeState, path: string, signal: AbortSignal): Promise<number | undefined> {
-  const stat = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal }).catch(() => undefined);
-  const size = Number(stat?.stdout.trim());
-  return stat && /^\d+$/.test(stat.stdout.trim()) && size > 0 ? size : undefined;
+/**
+ * The size of a file in the VM, from `stat` (GNU and busybox both know `-c %s`); undefined, and
+ * said in the log, when the bottle cannot tell: the copy then goes ahead as smolvm alone would.
+ */
+async function vmFileSize(s: FreezeState, path: string, ctx: StepContext): Promise<number | undefined> {
+  const printed = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['stat', '-c', '%s', path]), { signal: ctx.signal }).then(
+    (stat) => stat.stdout.trim(),
+    (error: unknown) => {
+      if (!(error instanceof ToolError)) throw error;
+      return error.reason || error.message;
+    },
+  );
+  if (/^\d+$/.test(printed)) return Number(printed);
+  ctx.log.warn(`  the archive's size is unknown (stat said ${JSON.stringify(printed.slice(0, 200))}): no check of the host's free space, and smolvm's 4 GiB transfer cap applies`);
+  return undefined;
 }
 
-/** A fraction only when the size is known; smolvm rounds what it has copied, so it is capped at 1. */
+/** A share of the size when it is known; smolvm rounds what it has copied, so the share is capped at 1. */
 function reportCopy(ctx: StepContext, line: string, size: number | undefined): void {
   const progress = parseCopyProgress(line);
   if (!progress) return;
   const copied = formatBytes(progress.bytes);
-  if (size === undefined) ctx.progress(0, `${copied} copied, ${progress.rate}`);
-  else ctx.progress(Math.min(1, progress.bytes / size), `${copied} of ${formatBytes(size)}, ${progress.rate}`);
+  if (size === undefined) return ctx.progress(0, `${copied} copied, ${progress.rate}`);
+  const fraction = size === 0 ? 1 : Math.min(1, progress.bytes / size);
+  ctx.progress(fraction, `${copied} of ${formatBytes(size)} (${Math.floor(fraction * 100)}%), ${progress.rate}`);
 }
 
 function needTool<T>(tool: T | undefined, name: string): T {

@@ -184,6 +184,24 @@ export function containerState(dockerBin: string, name: string): ToolCommand<str
   };
 }
 
+/** `docker start`, `docker stop`, `docker restart`: a bottle of bot-bottle's docker backend, by name. */
+export function startContainer(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'start', name], parse: noOutput };
+}
+
+export function stopContainer(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'stop', name], parse: noOutput };
+}
+
+export function restartContainer(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'restart', name], parse: noOutput };
+}
+
+/** Without `--force`: the engine refuses a running container, so the caller stops it first. */
+export function removeContainer(dockerBin: string, name: string): ToolCommand<void> {
+  return { argv: [dockerBin, 'rm', name], parse: noOutput };
+}
+
 /** `docker commit`: the container's file system as a new image under `tag`; resolves to its id. */
 export function commit(dockerBin: string, container: string, tag: string): ToolCommand<string> {
   return { argv: [dockerBin, 'commit', container, tag], parse: ({ stdout }) => parseCommittedId(stdout) };

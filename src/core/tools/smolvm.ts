@@ -5,7 +5,7 @@
  * smolvm's last `Error:` line on stderr, never by the wording.
  */
 import { ToolError, UserError } from '../errors';
-import { hostPathForCopy, validateMachineName } from './smolvmRules';
+import { hostPathForCopy, PROGRESS_TAIL, smolvmErrorLine, validateMachineName } from './smolvmRules';
 import type { RunResult, ToolCommand } from '../run';
 
 export interface Machine {
@@ -80,38 +80,38 @@ export class SmolvmCli {
   constructor(readonly bin: string) {}
 
   version(): ToolCommand<string> {
-    return { argv: [this.bin, '--version'], parse: (r) => r.stdout.trim() };
+    return smolvmCommand({ argv: [this.bin, '--version'], parse: (r) => r.stdout.trim() });
   }
 
   list(): ToolCommand<Machine[]> {
-    return { argv: [this.bin, 'machine', 'ls', '--json'], quietStdout: true, parse: (r) => parseMachineList(r.stdout) };
+    return smolvmCommand({ argv: [this.bin, 'machine', 'ls', '--json'], quietStdout: true, parse: (r) => parseMachineList(r.stdout) });
   }
 
   status(name: string): ToolCommand<Machine> {
-    return {
+    return smolvmCommand({
       argv: [this.bin, 'machine', 'status', '--name', validateMachineName(name), '--json'],
       quietStdout: true,
       parse: (r) => parseMachine(parseJson(r.stdout, 'machine status'), 'machine status'),
-    };
+    });
   }
 
   create(options: CreateOptions): ToolCommand<void> {
     if (options.image && options.from) throw new UserError('A machine is created either from an image or from a .smolmachine file, not both.');
     if (options.from && options.workdir) throw new UserError('smolvm takes the working folder of a machine made from a .smolmachine from the file itself; -w would be ignored.');
-    return { argv: [this.bin, 'machine', 'create', ...createFlags(options)], parse: () => undefined };
+    return smolvmCommand({ argv: [this.bin, 'machine', 'create', ...createFlags(options)], parse: () => undefined });
   }
 
   start(name: string): ToolCommand<void> {
-    return { argv: this.machineCommand('start', name), parse: () => undefined };
+    return smolvmCommand({ argv: this.machineCommand('start', name), parse: () => undefined });
   }
 
   stop(name: string): ToolCommand<void> {
-    return { argv: this.machineCommand('stop', name), parse: () => undefined };
+    return smolvmCommand({ argv: this.machineCommand('stop', name), parse: () => undefined });
   }
 
   /** Always `-f`: without it smolvm asks on stdin. */
   delete(name: string): ToolCommand<void> {
-    return { argv: [...this.machineCommand('delete', name), '-f'], parse: () => undefined };
+    return smolvmCommand({ argv: [...this.machineCommand('delete', name), '-f'], parse: () => undefined });
   }
 
   /**
@@ -120,14 +120,14 @@ export class SmolvmCli {
    */
   exec(name: string, command: readonly string[], options: ExecOptions = {}): ToolCommand<RunResult> {
     const argv = this.execArgv(name, command, options);
-    return {
+    return smolvmCommand({
       argv,
       okExitCodes: options.okExitCodes,
       parse: (r) => {
-        if (isSmolvmError(r)) throw new ToolError(argv, r.exitCode, r.stderr);
+        if (isSmolvmError(r)) throw new ToolError(argv, r.exitCode, r.stderr, undefined, smolvmErrorLine(r.stderr));
         return r;
       },
-    };
+    });
   }
 
   /** The argv of an exec, for callers that run it elsewhere (a terminal). */
@@ -136,12 +136,14 @@ export class SmolvmCli {
     return [this.bin, 'machine', 'exec', '--name', validateMachineName(name), ...execFlags(options), '--', ...command];
   }
 
-  cp(from: CopyEnd, to: CopyEnd): ToolCommand<void> {
-    return { argv: [this.bin, 'machine', 'cp', copyEnd(from), copyEnd(to)], parse: () => undefined };
+  /** `expectedBytes`, a download's size when known, raises smolvm's transfer cap for this copy when it must. */
+  cp(from: CopyEnd, to: CopyEnd, options: { expectedBytes?: number } = {}): ToolCommand<void> {
+    const env = options.expectedBytes === undefined ? undefined : transferCapEnvironment(options.expectedBytes, process.env);
+    return smolvmCommand({ argv: [this.bin, 'machine', 'cp', copyEnd(from), copyEnd(to)], env, parse: () => undefined });
   }
 
   dataDir(name: string): ToolCommand<string> {
-    return { argv: this.machineCommand('data-dir', name), parse: (r) => r.stdout.trim() };
+    return smolvmCommand({ argv: this.machineCommand('data-dir', name), parse: (r) => r.stdout.trim() });
   }
 
   packCreate(options: PackOptions): ToolCommand<PackResult> {
@@ -151,12 +153,33 @@ export class SmolvmCli {
     if (options.cpus !== undefined) argv.push('--cpus', String(options.cpus));
     if (options.memoryMib !== undefined) argv.push('--mem', String(options.memoryMib));
     if (options.entrypoint !== undefined) argv.push('--entrypoint', options.entrypoint);
-    return { argv, parse: (r) => parsePackOutput(r.stdout, options.output) };
+    return smolvmCommand({ argv, parse: (r) => parsePackOutput(r.stdout, options.output) });
   }
 
   private machineCommand(verb: string, name: string): string[] {
     return [this.bin, 'machine', verb, '--name', validateMachineName(name)];
   }
+}
+
+/** smolvm's default `machine cp` cap, FILE_TRANSFER_MAX_TOTAL (crates/smolvm-protocol/src/lib.rs:125). */
+export const TRANSFER_CAP_BYTES = 4 * 1024 ** 3;
+/** Read by the smolvm CLI process itself, for downloads only (src/agent/client.rs:2205-2217, 2630-2635). */
+export const TRANSFER_CAP_VARIABLE = 'SMOLVM_FILE_TRANSFER_MAX_BYTES';
+
+/**
+ * What a download of `bytes` adds to smolvm's environment: smolvm stops a download once it has
+ * streamed more than its cap (src/agent/client.rs:2246-2260), 4 GiB unless the variable says
+ * otherwise. Nothing when the default lets it through; else the variable, never below the default,
+ * which also overrides a smaller value in the inherited environment.
+ */
+export function transferCapEnvironment(bytes: number, inherited: Readonly<Record<string, string | undefined>>): Record<string, string> | undefined {
+  if (bytes <= TRANSFER_CAP_BYTES && inherited[TRANSFER_CAP_VARIABLE] === undefined) return undefined;
+  return { [TRANSFER_CAP_VARIABLE]: String(Math.max(bytes, TRANSFER_CAP_BYTES)) };
+}
+
+/** Every smolvm command's failure is told by smolvm's own error line. */
+function smolvmCommand<T>(command: ToolCommand<T>): ToolCommand<T> {
+  return { ...command, failureReason: smolvmErrorLine };
 }
 
 function createFlags(o: CreateOptions): string[] {
@@ -189,23 +212,9 @@ function copyEnd(end: CopyEnd): string {
   return `${validateMachineName(end.machine)}:${end.path}`;
 }
 
-/**
- * smolvm's own failure (not the guest's): its `Error:` line is the last thing it writes
- * (src/main.rs:211-216), so only the last line counts; an `Error:` line a guest printed earlier
- * does not. After `machine cp` progress there is no newline, so the line may start with the last
- * `\r` redraw: `\rDownloading ...: 1.0 MB (5.0 MB/s)Error: ...` (src/cli/mod.rs:114-144).
- */
+/** smolvm's own failure (not the guest's): a non-zero status with smolvm's error line last. */
 export function isSmolvmError(result: Pick<RunResult, 'exitCode' | 'stderr'>): boolean {
   return result.exitCode !== 0 && smolvmErrorLine(result.stderr) !== undefined;
-}
-
-/** smolvm's own `Error: ...` at the end of stderr, or undefined. */
-export function smolvmErrorLine(stderr: string): string | undefined {
-  const last = stderr.trimEnd().split('\n').at(-1) ?? '';
-  const shown = last.slice(last.lastIndexOf('\r') + 1);
-  const afterProgress = COPY_PROGRESS_THEN_ERROR.exec(shown);
-  if (afterProgress) return afterProgress[4];
-  return shown.startsWith('Error: ') ? shown : undefined;
 }
 
 export function parseMachineList(stdout: string): Machine[] {
@@ -285,11 +294,7 @@ export interface CopyProgress {
 }
 
 const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
-const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
-/** The end of a line, after its label: `X / Y (P%, R/s)` with a known total, else `X (R/s)` (src/cli/mod.rs:146-169). */
-const PROGRESS_TAIL = String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)`;
 const COPY_PROGRESS = new RegExp(PROGRESS_TAIL + '$');
-const COPY_PROGRESS_THEN_ERROR = new RegExp(PROGRESS_TAIL + '(Error: .*)$');
 
 /**
  * One line (or `\r` redraw) of `machine cp` progress on stderr, e.g. a download's

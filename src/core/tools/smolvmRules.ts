@@ -1,4 +1,7 @@
-/** The rules smolvm itself puts on machine names and on `machine cp` paths, checked before it runs. */
+/**
+ * The rules smolvm itself puts on machine names and on `machine cp` paths, checked before it runs,
+ * and the shapes of what it prints: its progress lines and its own error line.
+ */
 import { UserError } from '../errors';
 
 export const MAX_MACHINE_NAME_LENGTH = 128;
@@ -35,4 +38,27 @@ function describeChar(c: string): string {
   const code = c.codePointAt(0) ?? 0;
   if (code < 0x20 || code === 0x7f) return `a control character (U+${code.toString(16).padStart(4, '0').toUpperCase()})`;
   return `"${c}"`;
+}
+
+const SIZE = String.raw`\d+(?:\.\d+)? (?:B|KB|MB|GB)`;
+/**
+ * The end of a `machine cp` progress line, after its label: `X / Y (P%, R/s)` with a known total,
+ * else `X (R/s)` (src/cli/mod.rs:146-169). Groups: copied, total, rate.
+ */
+export const PROGRESS_TAIL = String.raw`: (${SIZE})(?: / (${SIZE}) \(\d+(?:\.\d+)?%, | \()(${SIZE}/s)\)`;
+const PROGRESS_THEN_ERROR = new RegExp(PROGRESS_TAIL + '(Error: .*)$');
+
+/**
+ * smolvm's own `Error: ...` line, or undefined when its stderr does not end in one. `main` prints
+ * it last and exits 1 (src/main.rs:211-216), so only the last line counts: an `Error:` line a
+ * child tool printed earlier (a guest command's stderr, src/cli/vm_common.rs:192-209) is not
+ * smolvm's. After `machine cp` progress there is no newline, so that line may hold `\r` redraws
+ * and end in `...: 1.0 MB (5.0 MB/s)Error: ...` (src/cli/mod.rs:114-144).
+ */
+export function smolvmErrorLine(stderr: string): string | undefined {
+  const last = stderr.trimEnd().split('\n').at(-1) ?? '';
+  const shown = last.slice(last.lastIndexOf('\r') + 1).trim();
+  const afterProgress = PROGRESS_THEN_ERROR.exec(shown);
+  if (afterProgress) return afterProgress[4];
+  return shown.startsWith('Error: ') ? shown : undefined;
 }
