@@ -1,10 +1,12 @@
 /** What every freeze step reads and writes: the bottle's names, the tools, and what earlier steps made. */
 import type { Log } from '../log';
 import type { MachineSettings } from '../machineSettings';
-import type { OciImage } from '../oci/image';
+import type { LayerFile, OciImage } from '../oci/image';
+import type { LayerStore } from '../layerStore';
+import type { Delta, Listing } from './delta';
 import type { Runner } from '../run';
 import { COMPRESSIONS, type Compression, type ImageBuilder } from '../settings';
-import type { StateStore } from '../state';
+import type { LayerRecord, StateStore } from '../state';
 import type { BotBottleState } from '../botBottleState';
 import { ROOTFS_ARCHIVE } from '../committedImage';
 import type { Pusher } from '../tools/push';
@@ -15,8 +17,12 @@ export function vmArchivePath(compression: Compression): string {
   return compression === 'gzip' ? '/var/tmp/.bot-bottle-commit.tar.gz' : '/var/tmp/.bot-bottle-commit.tar';
 }
 
+/** The listing of `/` an incremental freeze makes, and the list of changed paths tar reads. */
+export const VM_LISTING = '/var/tmp/.bot-bottle-listing';
+export const VM_FILES_LIST = '/var/tmp/.bot-bottle-files';
+
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
-export const VM_ARCHIVES: readonly string[] = COMPRESSIONS.map(vmArchivePath);
+export const VM_ARCHIVES: readonly string[] = [...COMPRESSIONS.map(vmArchivePath), VM_LISTING, VM_FILES_LIST];
 
 /** The archive's name in the host temp folder; the docker path's Dockerfile expects the gzip one. */
 export function hostArchiveName(compression: Compression): string {
@@ -48,6 +54,9 @@ export interface FreezeState {
   readonly pullHost: string;
   readonly imageBuilder: ImageBuilder;
   readonly compression: Compression;
+  readonly layerStore: LayerStore;
+  /** "Freeze (full)": one full layer even when a delta would do. */
+  readonly fullRequested: boolean;
   /** Tool name -> version, for the snapshot record. */
   readonly versions: Record<string, string>;
   /** What smolvm reported of the machine's settings, for the pack and the snapshot record. */
@@ -60,6 +69,16 @@ export interface FreezeState {
   archiveBytes?: number;
   imageId?: string;
   imageTarball?: string;
+  /** When smolvm says the machine was created: the listing's claim to be from this machine. */
+  machineCreatedAt?: string;
+  /** Whether the bottle has GNU find (a listing can be made) and zstd. */
+  guestFind?: boolean;
+  /** The root filesystem's listing, made just before the archive (native path, GNU find). */
+  listing?: Listing;
+  /** Set when only what changed is archived: the delta, and the last snapshot's layers it goes on. */
+  delta?: { changes: Delta; below: LayerRecord[] };
+  /** Every layer of the image, bottom first, as files in the layer store (native path). */
+  layers?: (LayerFile & { role: LayerRecord['role'] })[];
   /** The image described around the archive (native path). */
   image?: OciImage;
   /** Registry reference the pack step pulls from. */

@@ -8,9 +8,14 @@ import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { serveImage } from '../oci/endpoint';
 import { createPullCredentials, smolvmPullEnvironment } from '../oci/pullCredentials';
-import { assembleImage, ociArchitecture } from '../oci/image';
+import { createHash } from 'node:crypto';
+import { emptyFilesTar } from '../oci/emptyTar';
+import { join } from 'node:path';
+import { flattenLayers } from '../oci/flatten';
+import { assembleLayeredImage, MEDIA_TYPE, ociArchitecture, type LayerFile } from '../oci/image';
+import { whiteoutMembers } from './delta';
 import { digestLayer } from '../oci/layer';
-import type { Step } from '../pipeline';
+import type { Step, StepContext } from '../pipeline';
 import { runTool } from '../run';
 import { ARCHIVE_EXCLUDES, type FreezeState } from './context';
 import { packSnapshot } from './steps';
@@ -74,15 +79,42 @@ export const describeImage: FreezeStep = {
   weight: 8,
   async run(ctx, s) {
     const gzip = s.compression === 'gzip';
-    const layer = await digestLayer(s.archive!, {
+    const digests = await digestLayer(s.archive!, {
       gzip,
       signal: ctx.signal,
       onBytes: (read, total) => ctx.progress(total ? read / total : 1, `${formatBytes(read)} / ${formatBytes(total)}`),
     });
-    s.image = assembleImage({ architecture: s.architecture!, layerFile: s.archive!, layer, gzip });
-    ctx.log.info(`Image ${s.image.manifest.digest}: layer ${layer.digest}, diff_id ${layer.diffId}`);
+    const mediaType = gzip ? MEDIA_TYPE.gzipLayer : MEDIA_TYPE.tarLayer;
+    const archived = { ...digests, mediaType, role: s.delta ? 'delta' : 'full', file: await s.layerStore.put(s.archive!, digests.digest) } as const;
+    s.layers = [...(s.delta ? await layersBelow(s) : []), archived];
+    ctx.log.info(`Layers kept: ${s.layers.map((l) => `${l.role} ${l.digest} (${formatBytes(l.size)})`).join(', ')}`);
+    const served = s.delta ? await flattenStack(ctx, s) : archived;
+    s.image = assembleLayeredImage({ architecture: s.architecture!, layers: [served] });
+    ctx.log.info(`Image ${s.image.manifest.digest}: layer ${served.digest}, diff_id ${served.diffId}`);
   },
 };
+
+/** The stack as one layer, for smolvm's pack (see oci/flatten.ts): the listed paths, each from the topmost layer that has it. */
+async function flattenStack(ctx: StepContext, s: FreezeState): Promise<LayerFile> {
+  const file = join(s.workDir!, 'flattened.tar');
+  const listed = s.listing!.entries;
+  const stack = s.layers!.map((l) => ({ file: l.file, gzip: l.mediaType === MEDIA_TYPE.gzipLayer }));
+  const digests = await flattenLayers(stack, file, { keep: (name) => listed.has(name), signal: ctx.signal });
+  ctx.log.info(`  flattened ${s.layers!.length} layers into one of ${formatBytes(digests.size)} for the pack`);
+  return { ...digests, file, mediaType: MEDIA_TYPE.tarLayer };
+}
+
+/** The last snapshot's layers from the store, then the whiteouts of what was deleted since (made here). */
+async function layersBelow(s: FreezeState): Promise<NonNullable<FreezeState['layers']>> {
+  const { below, changes } = s.delta!;
+  const layers = below.map((l) => ({ ...l, file: s.layerStore.pathOf(l.digest) }));
+  const members = whiteoutMembers(changes);
+  if (members.length === 0) return layers;
+  const tar = emptyFilesTar(members);
+  const digest = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+  const file = await s.layerStore.putBytes(tar, digest);
+  return [...layers, { digest, diffId: digest, size: tar.length, mediaType: MEDIA_TYPE.tarLayer, role: 'whiteouts', file }];
+}
 
 /** Serves the image only while the pack runs: stopped as soon as it ends, and on cancel or failure. */
 export const packFromEndpoint: FreezeStep = {

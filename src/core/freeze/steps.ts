@@ -4,11 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
-import { fileSize, makeOwnedTempDir } from '../fsutil';
+import { fileSize } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, sha256File, type SnapshotRecord } from '../state';
@@ -19,7 +18,8 @@ import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
-import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, VM_FILES_LIST, type FreezeState } from './context';
+import { ensureWorkDir, stageListing } from './incremental';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -33,7 +33,9 @@ export const probeExec: FreezeStep = {
     });
     if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
-    s.machineSettings = settingsOf(await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal }));
+    const status = await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal });
+    s.machineSettings = settingsOf(status);
+    s.machineCreatedAt = status.createdAt?.toISOString();
     ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
     for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
   },
@@ -75,9 +77,7 @@ export const archiveRootfs: FreezeStep = {
   weight: 20,
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
-    const gzip = s.compression === 'gzip' ? ['--gzip'] : [];
-    const excludes = ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`);
-    const tar = ['tar', '--create', ...gzip, ...excludes, `--file=${vmArchivePath(s.compression)}`, '--directory=/', '.'];
+    const tar = archiveCommand({ archive: vmArchivePath(s.compression), gzip: s.compression === 'gzip', filesFrom: s.delta ? VM_FILES_LIST : undefined });
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
   },
@@ -88,12 +88,7 @@ export const copyArchiveOut: FreezeStep = {
   title: 'Copying the archive',
   weight: 10,
   async run(ctx, s) {
-    // The archive lands in the temp folder, and machine cp reads a host path with ":" as a machine.
-    if (tmpdir().includes(':'))
-      throw new UserError(`The temp folder ${tmpdir()} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`);
-    const workDir = await makeOwnedTempDir('vm-commit');
-    ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
-    s.workDir = workDir;
+    const workDir = await ensureWorkDir(ctx, s);
     s.archive = join(workDir, hostArchiveName(s.compression));
     // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
     const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
@@ -187,6 +182,7 @@ export const keepSnapshot: FreezeStep = {
     if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
     const sha256 = await sha256File(stagedSidecar, ctx.signal);
     if (ctx.signal.aborted) return;
+    const listing = await stageListing(s, dirname(s.stagedLauncher!));
     const record: SnapshotRecord = {
       version: 1,
       slug: s.slug,
@@ -200,12 +196,35 @@ export const keepSnapshot: FreezeStep = {
       imageBuilder: s.imageBuilder,
       compression: s.compression,
       machineSettings: s.machineSettings,
+      layers: s.layers?.map(({ digest, diffId, size, mediaType, role }) => ({ digest, diffId, size, mediaType, role })),
+      listing,
       tools: s.versions,
       steps: [...ctx.timings],
     };
     await s.store.replaceSnapshot(record, { sidecar: stagedSidecar, launcher: s.stagedLauncher! });
   },
 };
+
+export interface ArchiveSelection {
+  archive: string;
+  gzip: boolean;
+  /** Only the paths this NUL-separated list names, each without what is below it (the list names that too). */
+  filesFrom?: string;
+  root?: string;
+}
+
+/**
+ * The tar that archives the root filesystem, or only the paths an incremental freeze found changed.
+ * A listed path deleted before tar reaches it is passed over: the next freeze's listing deletes it.
+ */
+export function archiveCommand(what: ArchiveSelection): string[] {
+  const gzip = what.gzip ? ['--gzip'] : [];
+  const file = `--file=${what.archive}`;
+  const directory = `--directory=${what.root ?? '/'}`;
+  if (what.filesFrom)
+    return ['tar', '--create', ...gzip, file, directory, '--null', '--verbatim-files-from', '--no-recursion', '--ignore-failed-read', `--files-from=${what.filesFrom}`];
+  return ['tar', '--create', ...gzip, ...ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`), file, directory, '.'];
+}
 
 /** Runs after cancel too: no signal, but a time limit. A machine that is gone has no archive left. */
 async function removeVmArchive(s: FreezeState): Promise<void> {
