@@ -16,7 +16,7 @@ cd "$root"
 tools=(
   podman:podman runc:runc docker:- skopeo:skopeo /usr/bin/docker-registry:docker-registry
   "${BOT_BOTTLE_CHROMIUM:-/usr/bin/chromium}:chromium" /bin/busybox:busybox-static
-  tar:tar gzip:gzip unshare:util-linux mount:mount umount:mount chroot:coreutils cp:coreutils
+  tar:tar gzip:gzip zstd:zstd unshare:util-linux mount:mount umount:mount chroot:coreutils cp:coreutils
   chown:coreutils ldd:libc-bin ps:procps pgrep:procps npm:npm
 )
 missing=(); packages=()

@@ -3,10 +3,14 @@
  * per behaviour, each citing the file and line of smol-machines/smolvm it follows.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipLayer, pushImage, startRegistry, tarDirectory, type Registry } from '../support/registry';
+import { gzipLayer, MEDIA, pushImage, startRegistry, tarDirectory, type Layer, type Registry } from '../support/registry';
 import { ensureSimBuilt, createRunningMachine, machineRootfs, makeSimDataDir, runSim, type SimDataDir, type SimResult } from '../support/sim';
+import { buildTar, layerOf, type Member } from './tar-build';
+
+const ZSTD_LAYER = 'application/vnd.oci.image.layer.v1.tar+zstd';
 
 let data: SimDataDir;
 
@@ -31,11 +35,29 @@ function manifestOf(sidecar: string): Record<string, unknown> {
   return JSON.parse(bytes.subarray(start, bytes.length - 64).toString()) as Record<string, unknown>;
 }
 
+/** The compressed assets at the start of a sidecar (its footer's assets size). */
+function assetsOf(sidecar: string): Buffer {
+  const bytes = readFileSync(sidecar);
+  return bytes.subarray(0, Number(bytes.readBigUInt64LE(bytes.length - 64 + 28)));
+}
+
+/** Every path under `root` that is a character device or carries a whiteout marker's name. */
+function markersUnder(root: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isCharacterDevice() || entry.name.startsWith('.wh.')) found.push(path.slice(root.length + 1));
+  }
+  return found;
+}
+
 describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
   this.timeout(120_000);
   let registry: Registry;
   /** Packed with --cpus 2 --mem 2048 from an image whose WorkingDir is /home/node. */
   let sidecar: string;
+  let packed: SimResult;
+  let packedLayerDigest: string;
 
   before(async () => {
     ensureSimBuilt();
@@ -45,8 +67,10 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
     const layer = gzipLayer(tarDirectory(machineRootfs(data.dataDir, 'image-source')));
     const pushed = await pushImage(registry.pushHost, 'bot-bottle/source', 'v1', [layer], { config: { WorkingDir: '/home/node' } });
     const out = join(data.scratch, 'sized');
-    await ok(['pack', 'create', '--image', pushed.ref, '-o', out, '--cpus', '2', '--mem', '2048']);
+    packed = await sim(['pack', 'create', '--image', pushed.ref, '-o', out, '--cpus', '2', '--mem', '2048']);
+    assert.equal(packed.exitCode, 0, packed.stderr);
     sidecar = `${out}.smolmachine`;
+    packedLayerDigest = pushed.layerDigests[0];
   });
 
   after(async () => {
@@ -123,6 +147,138 @@ describe('smolvm stand-in follows smolvm v1.9.3’s source', function () {
       await ok(['machine', 'create', '--name', 'disks', '--from', sidecar, '--storage', '30', '--overlay', '5', '--label', 'team=a', '--label', 'x=']);
       const machine = await status('disks');
       assert.deepEqual([machine.storage_gb, machine.overlay_gb, machine.labels], [30, 5, { team: 'a', x: '' }]);
+    });
+  });
+
+  describe('pack create --image: image layers, then create --from', () => {
+    /** Packs an image of these layers and creates a machine from it; returns the machine's root. */
+    async function packAndCreate(name: string, layers: Layer[], env: Record<string, string> = {}): Promise<string> {
+      const pushed = await pushImage(registry.pushHost, `bot-bottle/${name}`, 'v1', layers);
+      const out = join(data.scratch, name);
+      await ok(['pack', 'create', '--image', pushed.ref, '-o', out], env);
+      await ok(['machine', 'create', '--name', name, '--from', `${out}.smolmachine`]);
+      return machineRootfs(data.dataDir, name);
+    }
+
+    const file = (name: string, content: string, extra: Partial<Member> = {}): Member => ({ name, content, ...extra });
+
+    it('reads a layer’s compression from its first bytes, never its media type: zstd, gzip of several members, plain tar (crates/smolvm-oci-layer/src/lib.rs:167-200, crates/smolvm-agent/src/storage.rs:2134-2144)', async () => {
+      const long = 'd'.repeat(2000);
+      const root = await packAndCreate('compressions', [
+        layerOf(buildTar([file('plain.txt', 'plain\n')]), 'none', MEDIA.ociLayerGzip),
+        layerOf(buildTar([file('zstd.txt', 'zstd\n')]), 'zstd', ZSTD_LAYER),
+        layerOf(buildTar([file('zstd-as-gzip.txt', 'mislabelled\n')]), 'zstd', MEDIA.ociLayerGzip),
+        layerOf(buildTar([file('members.txt', long)]), 'gzip-members', MEDIA.ociLayerTar),
+      ]);
+      const read = (name: string) => readFileSync(join(root, name), 'utf8');
+      assert.deepEqual([read('plain.txt'), read('zstd.txt'), read('zstd-as-gzip.txt'), read('members.txt')], ['plain\n', 'zstd\n', 'mislabelled\n', long]);
+    });
+
+    it('one layer comes back as it was: owners, modes, symlinks, hard links; markers, escapes and links to nothing are dropped (crates/smolvm-oci-layer/src/lib.rs:56-92, 235-335; crates/smolvm-agent/src/main.rs:5917-5921, storage.rs:727-746)', async () => {
+      const root = await packAndCreate('one-layer', [layerOf(buildTar([
+        { name: 'home/', type: 'dir' },
+        { name: 'home/agent/', type: 'dir', mode: 0o750, uid: 1000, gid: 1000 },
+        file('home/agent/notes', 'notes\n', { mode: 0o604, uid: 1000, gid: 1001 }),
+        { name: 'home/agent/twin', type: 'hardlink', link: 'home/agent/notes' },
+        { name: 'home/agent/latest', type: 'symlink', link: 'notes', uid: 1000, gid: 1000 },
+        { name: 'home/agent/private/', type: 'dir', mode: 0o700, uid: 1000, gid: 1000 },
+        { name: 'home/agent/orphan', type: 'hardlink', link: 'lower/only' },
+        file('home/agent/.wh.lower-file', ''),
+        file('home/agent/private/.wh..wh..opq', ''),
+        { name: 'outside', type: 'symlink', link: '/var' },
+        file('outside/planted', 'through a symlink\n'),
+        file('../escaped', 'escaped\n'),
+        file('/absolute', 'absolute\n'),
+      ]), 'gzip', MEDIA.ociLayerGzip)]);
+      const agent = join(root, 'home/agent');
+      const shape = (path: string) => {
+        const info = lstatSync(path);
+        return [(info.mode & 0o7777).toString(8), info.uid, info.gid];
+      };
+      assert.deepEqual([shape(agent), shape(join(agent, 'notes')), shape(join(agent, 'private'))], [['750', 1000, 1000], ['604', 1000, 1001], ['700', 1000, 1000]]);
+      assert.equal(statSync(join(agent, 'twin')).ino, statSync(join(agent, 'notes')).ino, 'the hard link is one file with notes');
+      assert.deepEqual([readlinkSync(join(agent, 'latest')), lstatSync(join(agent, 'latest')).uid], ['notes', 1000]);
+      assert.deepEqual(readdirSync(agent).sort(), ['latest', 'notes', 'private', 'twin'], 'no orphan link, no whiteout marker');
+      assert.deepEqual(markersUnder(root), []);
+      assert.ok(!existsSync(join(root, 'absolute')) && !existsSync(join(root, 'escaped')) && !existsSync(join(root, 'var/planted')));
+    });
+
+    it('several layers are merged with busybox `cp -a`, errors ignored: changed and new files carry, whiteouts, opaque directories and type changes do not (src/cli/pack.rs:394-408; busybox cannot replace an entry of another type)', async () => {
+      const lower = buildTar([
+        file('gone', 'lower\n'),
+        { name: 'gone-dir/', type: 'dir' },
+        file('gone-dir/x', 'x\n'),
+        { name: 'opaque/', type: 'dir' },
+        file('opaque/old', 'old\n'),
+        { name: 'dir-to-file/', type: 'dir' },
+        file('dir-to-file/inside', 'inside\n'),
+        file('file-to-dir', 'a file\n'),
+        file('changed', 'v1\n', { mode: 0o644 }),
+      ]);
+      const upper = buildTar([
+        file('.wh.gone', ''),
+        file('.wh.gone-dir', ''),
+        file('.wh.never-there', ''),
+        { name: 'opaque/', type: 'dir' },
+        file('opaque/.wh..wh..opq', ''),
+        file('opaque/new', 'new\n'),
+        file('dir-to-file', 'now a file\n'),
+        { name: 'file-to-dir/', type: 'dir' },
+        file('file-to-dir/inside', 'inside\n'),
+        file('changed', 'v2\n', { mode: 0o600, uid: 1000, gid: 1000 }),
+        file('added', 'added\n'),
+      ]);
+      const root = await packAndCreate('merged', [layerOf(lower, 'gzip', MEDIA.ociLayerGzip), layerOf(upper, 'zstd', ZSTD_LAYER)]);
+      const read = (name: string) => readFileSync(join(root, name), 'utf8');
+      assert.deepEqual([read('changed'), (statSync(join(root, 'changed')).mode & 0o777).toString(8), statSync(join(root, 'changed')).uid, read('added')], ['v2\n', '600', 1000, 'added\n']);
+      assert.equal(read('gone'), 'lower\n', 'a whiteout does not delete a lower file');
+      assert.equal(read('gone-dir/x'), 'x\n', 'nor a lower directory');
+      assert.deepEqual(readdirSync(join(root, 'opaque')).sort(), ['new', 'old'], 'an opaque directory keeps the lower entries');
+      assert.equal(read('dir-to-file/inside'), 'inside\n', 'a directory stays a directory');
+      assert.equal(read('file-to-dir'), 'a file\n', 'a file stays a file');
+      assert.ok(!existsSync(join(root, 'never-there')));
+      assert.deepEqual(markersUnder(root), [], 'a whiteout device hides itself in the machine (crates/smolvm-pack/src/extract.rs:528-535)');
+    });
+
+    it('refuses a layer that is a .smolmachine before writing anything (crates/smolvm-oci-layer/src/lib.rs:202-264, crates/smolvm-agent/src/storage.rs:2161-2181)', async () => {
+      const pushed = await pushImage(registry.pushHost, 'bot-bottle/pack-as-layer', 'v1', [layerOf(buildTar([file('agent-rootfs.tar', 'x'), file('layers/a.tar', 'y')]), 'gzip', MEDIA.ociLayerGzip)]);
+      const out = join(data.scratch, 'pack-as-layer');
+      const result = await sim(['pack', 'create', '--image', pushed.ref, '-o', out]);
+      assert.equal(result.exitCode, 1, result.stderr);
+      assert.match(result.stderr, /\nError: agent operation failed: pull image: layer extraction failed for layer sha256:[0-9a-f]{64}: layer is a smolmachine pack \(contains 'agent-rootfs\.tar'\)/);
+      assert.ok(!existsSync(`${out}.smolmachine`) && !existsSync(out));
+    });
+
+    it('with SMOLVM_SIM_WIDEN_DIRS=1, the pull leaves a directory that has entries after it at 0755, as smolvm’s does (crates/smolvm-oci-layer/src/lib.rs:303-313)', async () => {
+      const root = await packAndCreate('widened', [layerOf(buildTar([
+        { name: 'private/', type: 'dir', mode: 0o700, uid: 1000 },
+        file('private/key', 'key\n', { mode: 0o600 }),
+        { name: 'shared/', type: 'dir', mode: 0o1777 },
+        file('shared/scratch', 'scratch\n'),
+        { name: 'empty/', type: 'dir', mode: 0o700 },
+      ]), 'gzip', MEDIA.ociLayerGzip)], { SMOLVM_SIM_WIDEN_DIRS: '1' });
+      const mode = (name: string) => (statSync(join(root, name)).mode & 0o7777).toString(8);
+      assert.deepEqual([mode('private'), mode('shared'), mode('empty'), mode('private/key')], ['755', '755', '700', '600']);
+    });
+
+    it('writes the sidecar’s assets as one zstd tar of agent-rootfs.tar and layers/<hex>.tar, which the manifest lists (crates/smolvm-pack/src/packer.rs:105-123, assets.rs:20-46, 677-715, format.rs:421-481)', () => {
+      const assets = assetsOf(sidecar);
+      assert.deepEqual([...assets.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'zstd magic');
+      const tar = spawnSync('zstd', ['--decompress', '--stdout'], { input: assets, maxBuffer: 1024 ** 3 });
+      const names = spawnSync('tar', ['--list'], { input: tar.stdout, maxBuffer: 1024 ** 3, encoding: 'utf8' }).stdout.trim().split('\n');
+      const layerPath = `layers/${packedLayerDigest.slice('sha256:'.length)}.tar`;
+      assert.deepEqual(names, ['agent-rootfs.tar', 'layers/', layerPath]);
+      const manifest = manifestOf(sidecar) as { assets: { layers: unknown[] } };
+      assert.deepEqual(Object.keys(manifest.assets).sort(), ['agent_rootfs', 'layers', 'libraries']);
+      assert.deepEqual(manifest.assets.layers, [{ digest: packedLayerDigest, path: layerPath, size: (manifest.assets.layers[0] as { size: number }).size }]);
+      assert.ok(!('user' in manifest));
+    });
+
+    it('draws the pull’s progress on stderr with \\r and ends it with done.; the packing spinner ends on stdout (src/cli/mod.rs:176-230, src/cli/pack.rs:1580-1628)', () => {
+      const image = /^Pulling image (\S+)\.\.\./.exec(packed.stderr)?.[1] ?? '';
+      assert.match(packed.stderr, new RegExp(`^Pulling image ${image.replace(/[.]/g, '\\.')}\\.\\.\\.\\r.*\\] 100%.*\\rPulling image \\S+\\.\\.\\. done\\. {30}\\n$`, 's'));
+      assert.doesNotMatch(packed.stdout, /Pulling image/);
+      assert.ok(packed.stdout.includes('\r\u001b[KAssembling packed binary done\nPacked: '), packed.stdout);
     });
   });
 

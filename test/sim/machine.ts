@@ -347,9 +347,9 @@ async function createFromSidecar(name: string, options: CreateOptions, sidecar: 
     cpus: options.cpus !== DEFAULT_CPUS ? options.cpus : manifest.cpus,
     memory_mib: options.mem !== DEFAULT_MEMORY_MIB ? options.mem : manifest.mem,
     image: manifest.image,
-    entrypoint: options.command.length > 0 ? [] : manifest.entrypoint,
-    cmd: options.command.length > 0 ? options.command : manifest.cmd,
-    env: [...manifest.env, ...options.env],
+    entrypoint: options.command.length > 0 ? [] : (manifest.entrypoint ?? []),
+    cmd: options.command.length > 0 ? options.command : (manifest.cmd ?? []),
+    env: [...(manifest.env ?? []), ...options.env],
     // -w is never read on this path (src/cli/machine.rs:3418).
     workdir: manifest.workdir ?? null,
     // The pack's network OR the flags' (src/cli/machine.rs:112-128, 3353-3358).

@@ -1,56 +1,60 @@
 /**
- * The stand-in's `.smolmachine` container, in the spirit of smolvm's own: a gzip tar of the
- * root filesystem (smolvm uses zstd, which this host lacks), the manifest JSON, and a 64-byte
- * little-endian footer:
+ * The stand-in's `.smolmachine` sidecar, laid out as smolvm's (crates/smolvm-pack/src/packer.rs:81-161):
+ * a zstd tar of the pack's assets (`agent-rootfs.tar`, `layers/<hex>.tar`), the manifest JSON
+ * (pretty) and a 64-byte little-endian footer:
  *
- *   0 magic "SMOLPACK" | 8 version u32 | 12 stub size u64 (0) | 20 assets offset u64 |
+ *   0 magic "SMOLPACK" | 8 version u32 | 12 stub size u64 (0) | 20 assets offset u64 (0) |
  *   28 assets size u64 | 36 manifest offset u64 | 44 manifest size u64 |
  *   52 CRC-32 of assets + manifest u32 | 56 reserved, zero
- *
- * The manifest also records the sha256 of the assets, so any flipped byte or truncation fails.
  */
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, createReadStream, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { agentError, SimError } from './errors';
 import { hostArch } from './faults';
+import { unpackPackedLayer } from './layers';
 
 export const FOOTER_SIZE = 64;
 const MAGIC = 'SMOLPACK';
 /** What smolvm writes (FORMAT_VERSION, crates/smolvm-pack/src/format.rs:60); it reads 1, 2 and 3. */
 const FORMAT_VERSION = 1;
-const READ_CHUNK = 1024 * 1024;
+/** ZSTD_LEVEL (crates/smolvm-pack/src/assets.rs:46), one thread as the zstd crate's Encoder::new. */
+const ZSTD = 'zstd -3 --single-thread';
+/** A layer's file name is its digest's hex and nothing else (crates/smolvm-pack/src/assets.rs:20-41). */
+const LAYER_PATH = /^layers\/[0-9a-fA-F]{12,}\.tar$/;
 
-export interface LayerEntry {
-  digest: string;
-  media_type: string;
+export interface AssetEntry {
+  path: string;
   size: number;
 }
 
+export interface LayerEntry extends AssetEntry {
+  digest: string;
+}
+
+/** `PackManifest` (crates/smolvm-pack/src/format.rs:334-419): empty lists and a null workdir are left out. */
 export interface PackManifest {
   mode: 'container' | 'vm';
   image: string;
   digest: string;
   platform: string;
   host_platform: string;
-  entrypoint: string[];
-  cmd: string[];
-  env: string[];
-  workdir: string | null;
-  user: string | null;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workdir?: string;
   cpus: number;
   mem: number;
+  image_size: number;
   network: boolean;
+  gpu: boolean;
+  cuda: boolean;
   created: string;
   smolvm_version: string;
-  image_size: number;
-  assets: {
-    rootfs: { path: string; format: 'tar+gzip'; size: number; compressed_size: number; sha256: string; crc32: number };
-    layers: LayerEntry[];
-  };
+  assets: { libraries: AssetEntry[]; agent_rootfs: AssetEntry; layers: LayerEntry[] };
 }
 
 export interface SidecarInfo {
@@ -65,15 +69,20 @@ interface WriteHooks {
   afterFirstChunk?: () => Promise<void>;
 }
 
-/** Writes the sidecar straight to `path` (not atomically, like smolvm) and returns its size. */
-export async function writeSidecar(path: string, rootDir: string, manifest: PackManifest, hooks: WriteHooks = {}): Promise<number> {
+/**
+ * Writes the sidecar straight to `path` (not atomically, like smolvm): the files of `assetsDir`
+ * in name order, tarred and compressed with zstd, then the manifest and the footer. Returns its size.
+ */
+export async function writeSidecar(path: string, assetsDir: string, manifest: PackManifest, hooks: WriteHooks = {}): Promise<number> {
   const file = await open(path, 'w');
-  const tar = spawn('tar', ['--create', '--gzip', '--numeric-owner', '--sort=name', `--directory=${rootDir}`, '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Top-level names in order, as `compress` appends them (crates/smolvm-pack/src/assets.rs:683-704).
+  const names = readdirSync(assetsDir).sort();
+  const tar = spawn('tar', ['--create', `--use-compress-program=${ZSTD}`, '--numeric-owner', '--sort=name', `--directory=${assetsDir}`, '--', ...names], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
-    const size = await streamAssets(tar, file, manifest, hooks);
+    const { size, crc } = await streamAssets(file, tar.stdout, exitOf(tar, 'tar'), hooks);
     const manifestBytes = Buffer.from(JSON.stringify(manifest, null, 2));
     await file.write(manifestBytes);
-    await file.write(footer(size, manifestBytes.length, crc32(manifestBytes, manifest.assets.rootfs.crc32)));
+    await file.write(footer(size, manifestBytes.length, crc32(manifestBytes, crc)));
     return size + manifestBytes.length + FOOTER_SIZE;
   } finally {
     tar.kill('SIGKILL');
@@ -81,26 +90,25 @@ export async function writeSidecar(path: string, rootDir: string, manifest: Pack
   }
 }
 
-/** Copies tar's gzip output into the file, noting its size, sha256 and running CRC in the manifest. */
-async function streamAssets(tar: ChildProcessByStdio<null, Readable, Readable>, file: FileHandle, manifest: PackManifest, hooks: WriteHooks): Promise<number> {
-  const stderr: Buffer[] = [];
-  tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const exited = new Promise<number>((resolve) => tar.on('close', (code) => resolve(code ?? 1)));
-  const sha = createHash('sha256');
+async function streamAssets(file: FileHandle, compressed: Readable, exit: Promise<string>, hooks: WriteHooks): Promise<{ size: number; crc: number }> {
   let crc = 0;
   let size = 0;
-  for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
+  for await (const chunk of compressed as AsyncIterable<Buffer>) {
     await file.write(chunk);
-    sha.update(chunk);
     crc = crc32(chunk, crc);
     size += chunk.length;
     if (size === chunk.length) await hooks.afterFirstChunk?.();
   }
-  if ((await exited) !== 0) throw agentError('pack binary', `tar failed: ${Buffer.concat(stderr).toString().trim()}`);
-  manifest.assets.rootfs.compressed_size = size;
-  manifest.assets.rootfs.sha256 = `sha256:${sha.digest('hex')}`;
-  manifest.assets.rootfs.crc32 = crc;
-  return size;
+  const failure = await exit;
+  if (failure) throw agentError('pack binary', failure);
+  return { size, crc };
+}
+
+/** '' when the program succeeded, else what it said. */
+function exitOf(child: ReturnType<typeof spawn>, name: string): Promise<string> {
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  return new Promise((resolve) => child.on('close', (code) => resolve(code === 0 ? '' : `${name} failed: ${Buffer.concat(stderr).toString().trim()}`)));
 }
 
 function footer(assetsSize: number, manifestSize: number, checksum: number): Buffer {
@@ -118,9 +126,8 @@ function footer(assetsSize: number, manifestSize: number, checksum: number): Buf
 
 /**
  * Reads a sidecar as `create --from` does: footer, layout, manifest and CPU architecture only.
- * Neither the footer's CRC nor any sha256 is checked: only `pack run` calls
- * `verify_sidecar_checksum` (crates/smolvm-pack/src/packer.rs:600-619, src/cli/pack_run.rs:330-350);
- * `verifySidecar` below is that check, for the stand-in's own tests.
+ * Neither the footer's CRC nor any digest is checked: only `pack run` calls
+ * `verify_sidecar_checksum` (crates/smolvm-pack/src/packer.rs:600-619, src/cli/pack_run.rs:330-350).
  */
 export function readSidecar(path: string): SidecarInfo {
   const fd = openSync(path, 'r');
@@ -140,7 +147,6 @@ interface Layout {
   assetsSize: number;
   manifestOffset: number;
   manifestSize: number;
-  checksum: number;
 }
 
 function readFooter(fd: number, fileSize: number): Layout {
@@ -157,7 +163,6 @@ function readFooter(fd: number, fileSize: number): Layout {
     assetsSize: Number(buf.readBigUInt64LE(28)),
     manifestOffset: Number(buf.readBigUInt64LE(36)),
     manifestSize: Number(buf.readBigUInt64LE(44)),
-    checksum: buf.readUInt32LE(52),
   };
   const consistent = layout.assetsOffset + layout.assetsSize === layout.manifestOffset && layout.manifestOffset + layout.manifestSize === fileSize - FOOTER_SIZE;
   if (!consistent) throw invalid('corrupt or truncated .smolmachine: section offsets do not match the file size');
@@ -170,30 +175,6 @@ function readManifest(fd: number, offset: number, size: number): PackManifest {
   } catch {
     throw agentError('read .smolmachine', 'corrupt manifest: not valid JSON');
   }
-}
-
-/** The CRC and sha256 that `pack run` would check and `create --from` does not. */
-export function verifySidecar(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    const layout = readFooter(fd, fstatSync(fd).size);
-    verifyChecksums(fd, layout, readManifest(fd, layout.manifestOffset, layout.manifestSize));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function verifyChecksums(fd: number, layout: Layout, manifest: PackManifest): void {
-  const sha = createHash('sha256');
-  let crc = 0;
-  for (let offset = 0; offset < layout.assetsSize; offset += READ_CHUNK) {
-    const chunk = readAt(fd, layout.assetsOffset + offset, Math.min(READ_CHUNK, layout.assetsSize - offset));
-    sha.update(chunk);
-    crc = crc32(chunk, crc);
-  }
-  crc = crc32(readAt(fd, layout.manifestOffset, layout.manifestSize), crc);
-  if (crc >>> 0 !== layout.checksum) throw agentError('read .smolmachine', 'checksum mismatch: the file is corrupt');
-  if (`sha256:${sha.digest('hex')}` !== manifest.assets?.rootfs?.sha256) throw agentError('read .smolmachine', 'asset digest mismatch: the file is corrupt');
 }
 
 function readAt(fd: number, position: number, length: number): Buffer {
@@ -219,18 +200,33 @@ function checkArchitecture(manifest: PackManifest): void {
   }
 }
 
-/** Unpacks the root filesystem held in a verified sidecar into `dest`. */
+/**
+ * Unpacks the assets, then the pack's layers in order into `dest` (the guest agent's `tar -x`,
+ * crates/smolvm-agent/src/storage.rs:679-746; owners kept, crates/smolvm-pack/src/extract.rs:145-167).
+ */
 export async function extractSidecar(path: string, info: SidecarInfo, dest: string): Promise<void> {
-  mkdirSync(dest, { recursive: true });
-  const tar = spawn('tar', ['--extract', '--gzip', '--preserve-permissions', '--numeric-owner', '--file=-', `--directory=${dest}`], { stdio: ['pipe', 'ignore', 'pipe'] });
-  const stderr: Buffer[] = [];
-  tar.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const assets = mkdtempSync(join(dirname(dest), '.assets-'));
+  try {
+    await unpackAssets(path, info, assets);
+    mkdirSync(dest, { recursive: true });
+    for (const layer of info.manifest.assets?.layers ?? []) {
+      if (!LAYER_PATH.test(layer.path)) throw agentError('extract sidecar', `digest is not valid hex: '${layer.digest}'`);
+      unpackPackedLayer(join(assets, layer.path), dest);
+    }
+  } finally {
+    rmSync(assets, { recursive: true, force: true });
+  }
+}
+
+async function unpackAssets(path: string, info: SidecarInfo, dir: string): Promise<void> {
+  const tar = spawn('tar', ['--extract', '--use-compress-program=zstd', '--numeric-owner', '--file=-', `--directory=${dir}`], { stdio: ['pipe', 'ignore', 'pipe'] });
   // tar stops reading when the data is damaged (EPIPE here): its own status and stderr say why.
   tar.stdin.on('error', () => undefined);
+  const exit = exitOf(tar, 'tar');
   createReadStream(path, { start: info.assetsOffset, end: info.assetsOffset + info.assetsSize - 1 }).pipe(tar.stdin);
-  const code = await new Promise<number>((resolve) => tar.on('close', (status) => resolve(status ?? 1)));
+  const failure = await exit;
   // smolvm reports a failure as one `Error:` line (src/main.rs:211-216).
-  if (code !== 0) throw agentError('extract sidecar', Buffer.concat(stderr).toString().trim().split('\n').join('; '));
+  if (failure) throw agentError('extract sidecar', failure.split('\n').join('; '));
 }
 
 /**
