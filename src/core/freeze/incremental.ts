@@ -63,7 +63,7 @@ async function hasGnuFind(s: FreezeState, signal: AbortSignal): Promise<boolean>
 
 type Plan = { changes: Delta; below: LayerRecord[] } | { reason: string };
 
-async function planDelta(s: FreezeState, current: Listing): Promise<Plan> {
+export async function planDelta(s: FreezeState, current: Listing): Promise<Plan> {
   if (s.fullRequested) return { reason: 'a full freeze was asked for' };
   const record = (await s.store.readSnapshot(s.slug))?.record;
   if (!record) return { reason: 'this bottle has no snapshot with a record yet' };
