@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeFsError, UserError } from './errors';
 import type { SnapshotRecord } from './state';
 
 export const LAYER_STORE_DIR = '.layers';
@@ -48,6 +49,8 @@ export class LayerStore {
       });
       await chmod(temp, 0o600);
       await rename(temp, target);
+    } catch (error) {
+      throw new UserError(`Cannot keep the layer ${digest} in ${this.dir}: ${describeFsError(error)}. Nothing of the last good snapshot changed.`);
     } finally {
       await rm(temp, { force: true });
     }
@@ -61,7 +64,22 @@ export class LayerStore {
     return this.put(temp, digest);
   }
 
-  /** Removes every layer no snapshot refers to (and leftovers of an interrupted put); returns the digests removed. */
+  /**
+   * A new folder inside the store, on its file system, for a layer to be written into and then put
+   * in by rename (no second copy). The caller removes it.
+   */
+  async makeIncoming(): Promise<string> {
+    await this.ensureDir();
+    const dir = join(this.stateRoot, LAYER_STORE_DIR, `.incoming-${randomBytes(6).toString('hex')}`);
+    await mkdir(dir, { mode: 0o700 });
+    return dir;
+  }
+
+  /**
+   * Removes every layer no snapshot refers to (and leftovers of an interrupted put); returns the
+   * digests removed. A freeze running meanwhile may lose a layer it has not recorded yet, and then
+   * fails (its bottle keeps its last good snapshot): run it when no freeze runs.
+   */
   async prune(referenced: ReadonlySet<string>): Promise<string[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const removed: string[] = [];

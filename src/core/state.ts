@@ -74,7 +74,7 @@ export interface SnapshotRecord {
   archiveBytes?: number;
   /** `docker` or `native`: how the image that was packed was made. */
   imageBuilder?: string;
-  /** `gzip` or `none`: the archive made in the VM. */
+  /** `gzip`, `zstd` or `none`: the archive made in the VM. */
   compression?: string;
   /** Set when the sidecar was imported from a file rather than frozen here. */
   importedFrom?: string;

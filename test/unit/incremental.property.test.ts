@@ -203,7 +203,7 @@ async function runSeed(seed: number, scratch: string): Promise<void> {
   for (let i = 0; i < 10; i++) CHANGES[w.pick(['newFile', 'newDir', 'symlink', 'hardLink'])](w);
   const base = join(scratch, 'base.tar');
   let previous = list(live, scratch);
-  tar(archiveCommand({ archive: base, gzip: false, root: live }));
+  tar(archiveCommand({ archive: base, format: 'none', root: live }));
   const layers = [base];
   const history: string[] = [];
   for (let freeze = 1; freeze <= FREEZES; freeze++) {
@@ -222,12 +222,12 @@ async function runSeed(seed: number, scratch: string): Promise<void> {
     const filesList = join(scratch, `files-${freeze}`);
     writeFileSync(filesList, filesFromList(delta.changed));
     const deltaTar = join(scratch, `delta-${freeze}.tar`);
-    tar(archiveCommand({ archive: deltaTar, gzip: false, root: live, filesFrom: filesList }));
+    tar(archiveCommand({ archive: deltaTar, format: 'none', root: live, filesFrom: filesList }));
     layers.push(deltaTar);
     const fullTar = join(scratch, `full-${freeze}.tar`);
-    tar(archiveCommand({ archive: fullTar, gzip: false, root: live }));
+    tar(archiveCommand({ archive: fullTar, format: 'none', root: live }));
     const flat = join(scratch, `flat-${freeze}.tar`);
-    await flattenLayers(layers.map((file) => ({ file, gzip: false })), flat, { keep: (name) => current.entries.has(name) });
+    await flattenLayers(layers.map((file) => ({ file, compression: 'none' as const })), flat, { keep: (name) => current.entries.has(name) });
     unpack(flat, join(scratch, 'incremental'));
     unpack(fullTar, join(scratch, 'full'));
     assert.deepEqual(treeOf(join(scratch, 'incremental')), treeOf(join(scratch, 'full')), `seed ${seed}, freeze ${freeze}, after:\n${history.join('\n')}`);

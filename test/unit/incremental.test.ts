@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,11 @@ import type { FreezeState } from '../../src/core/freeze/context';
 import { serializeListing, type Listing, type ListedEntry } from '../../src/core/freeze/delta';
 import { MAX_DELTAS, planDelta } from '../../src/core/freeze/incremental';
 import { LayerStore, layersReferencedBy } from '../../src/core/layerStore';
+import { findOnPath } from '../../src/core/executables';
+import { archiveCommand } from '../../src/core/freeze/steps';
+import { digestGrowingLayer, digestLayer } from '../../src/core/oci/layer';
+import { createRunner } from '../../src/core/run';
+import { MemoryLog } from '../support/memoryLog';
 import { emptyFilesTar } from '../../src/core/oci/emptyTar';
 import { memberNames } from '../../src/core/oci/flatten';
 import { LISTING_NAME, RECORD_NAME, SIDECAR_NAME, StateStore, type LayerRecord, type SnapshotRecord } from '../../src/core/state';
@@ -134,6 +139,33 @@ describe('incremental freeze: planning and the layer store', () => {
     mkdirSync(out);
     execFileSync('tar', ['--extract', `--file=${file}`, `--directory=${out}`]);
     for (const name of names) assert.ok(existsSync(Buffer.from(join(out, name), 'latin1')), `GNU tar extracted ${JSON.stringify(name)}`);
-    assert.deepEqual([...(await memberNames({ file, gzip: false }))].sort(), [...names].sort());
+    assert.deepEqual([...(await memberNames({ file, compression: 'none' }))].sort(), [...names].sort());
   });
+});
+
+describe('first freeze: the archive digested while it is written', () => {
+  let root: string;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), 'bot-bottle-follow-'));
+    mkdirSync(join(root, 'tree'));
+    // Incompressible, so that the archive grows over many writes.
+    writeFileSync(join(root, 'tree', 'noise'), randomBytes(6 << 20));
+    writeFileSync(join(root, 'tree', 'text'), 'hello\n'.repeat(100_000));
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  for (const format of ['zstd', 'gzip', 'none'] as const) {
+    it(`${format}: the digests of the growing file are those of one pass over the finished one`, async () => {
+      const archive = join(root, `archive-${format}`);
+      const run = createRunner(new MemoryLog());
+      const writing = run(archiveCommand({ archive, format, root: join(root, 'tree'), filesFrom: undefined }));
+      const followed = await digestGrowingLayer(archive, { compression: format, zstd: findOnPath('zstd'), until: writing });
+      const whole = await digestLayer(archive, { gzip: format === 'gzip', compression: format, zstd: findOnPath('zstd') });
+      assert.deepEqual(followed, whole);
+      assert.equal(whole.digest, `sha256:${sha(readFileSync(archive))}`);
+      const tar = format === 'none' ? readFileSync(archive) : execFileSync(format, ['-dc', archive], { maxBuffer: 1 << 26 });
+      assert.equal(whole.diffId, `sha256:${sha(tar)}`);
+      if (format === 'zstd') assert.deepEqual([...readFileSync(archive).subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], 'zstd magic: smolvm picks the decompressor by it');
+    });
+  }
 });

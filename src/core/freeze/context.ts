@@ -2,6 +2,7 @@
 import type { Log } from '../log';
 import type { MachineSettings } from '../machineSettings';
 import type { LayerFile, OciImage } from '../oci/image';
+import type { LayerDigests } from '../oci/layer';
 import type { LayerStore } from '../layerStore';
 import type { Delta, Listing } from './delta';
 import type { Runner } from '../run';
@@ -12,9 +13,14 @@ import { ROOTFS_ARCHIVE } from '../committedImage';
 import type { Pusher } from '../tools/push';
 import type { SmolvmCli } from '../tools/smolvm';
 
+/** How the archive made in the VM is compressed: the setting's choice, or zstd where the native path finds it on both sides. */
+export type ArchiveFormat = Compression | 'zstd';
+const ARCHIVE_FORMATS: readonly ArchiveFormat[] = [...COMPRESSIONS, 'zstd'];
+const SUFFIXES: Record<ArchiveFormat, string> = { gzip: '.tar.gz', zstd: '.tar.zst', none: '.tar' };
+
 /** Inside the VM, on disk (`/tmp` is tmpfs) so that it survives until `machine cp`. */
-export function vmArchivePath(compression: Compression): string {
-  return compression === 'gzip' ? '/var/tmp/.bot-bottle-commit.tar.gz' : '/var/tmp/.bot-bottle-commit.tar';
+export function vmArchivePath(format: ArchiveFormat): string {
+  return `/var/tmp/.bot-bottle-commit${SUFFIXES[format]}`;
 }
 
 /** The listing of `/` an incremental freeze makes, and the list of changed paths tar reads. */
@@ -22,11 +28,11 @@ export const VM_LISTING = '/var/tmp/.bot-bottle-listing';
 export const VM_FILES_LIST = '/var/tmp/.bot-bottle-files';
 
 /** Everything a freeze may leave inside the VM, whichever compression it used. */
-export const VM_ARCHIVES: readonly string[] = [...COMPRESSIONS.map(vmArchivePath), VM_LISTING, VM_FILES_LIST];
+export const VM_ARCHIVES: readonly string[] = [...ARCHIVE_FORMATS.map(vmArchivePath), VM_LISTING, VM_FILES_LIST];
 
 /** The archive's name in the host temp folder; the docker path's Dockerfile expects the gzip one. */
-export function hostArchiveName(compression: Compression): string {
-  return compression === 'gzip' ? ROOTFS_ARCHIVE : 'rootfs.tar';
+export function hostArchiveName(format: ArchiveFormat): string {
+  return format === 'gzip' ? ROOTFS_ARCHIVE : `rootfs${SUFFIXES[format]}`;
 }
 
 /** Left out of the archive: kernel and runtime file systems, and the ephemeral temp folders. */
@@ -54,6 +60,12 @@ export interface FreezeState {
   readonly pullHost: string;
   readonly imageBuilder: ImageBuilder;
   readonly compression: Compression;
+  /** The archive's compression: `compression`, or zstd (native path) when the bottle and this host have it. */
+  format: ArchiveFormat;
+  /** zstd on this host, to read zstd layers (native path). */
+  hostZstd?: string;
+  /** The archive's digests, worked out while `machine cp` wrote it (native path). */
+  archiveDigests?: LayerDigests;
   readonly layerStore: LayerStore;
   /** "Freeze (full)": one full layer even when a delta would do. */
   readonly fullRequested: boolean;

@@ -10,13 +10,15 @@ import { serveImage } from '../oci/endpoint';
 import { createPullCredentials, smolvmPullEnvironment } from '../oci/pullCredentials';
 import { createHash } from 'node:crypto';
 import { emptyFilesTar } from '../oci/emptyTar';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ensureWorkDir } from './incremental';
 import { flattenLayers } from '../oci/flatten';
-import { assembleLayeredImage, MEDIA_TYPE, ociArchitecture, type LayerFile } from '../oci/image';
+import { assembleLayeredImage, layerCompression, layerMediaType, MEDIA_TYPE, ociArchitecture, type LayerFile } from '../oci/image';
 import { whiteoutMembers } from './delta';
 import { digestLayer } from '../oci/layer';
 import type { Step, StepContext } from '../pipeline';
 import { runTool } from '../run';
+import { findOnPath } from '../executables';
 import { ARCHIVE_EXCLUDES, type FreezeState } from './context';
 import { packSnapshot } from './steps';
 
@@ -33,8 +35,17 @@ export const inspectVm: FreezeStep = {
     const uname = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['uname', '-m']), { signal: ctx.signal });
     s.architecture = ociArchitecture(uname.stdout);
     if (s.compression === 'none') await ensureRoomForPlainArchive(s, ctx.signal);
+    s.hostZstd = findOnPath('zstd');
+    if (s.compression === 'gzip' && s.hostZstd && (await guestHasZstd(s, ctx.signal))) s.format = 'zstd';
+    ctx.log.info(`  archive: ${s.format === 'zstd' ? 'zstd -T0 (the bottle and this host have zstd)' : s.format}`);
   },
 };
+
+/** Multi-threaded zstd is much faster than gzip in the VM, and smolvm reads zstd layers (crates/smolvm-oci-layer/src/lib.rs:167-200). */
+async function guestHasZstd(s: FreezeState, signal: AbortSignal): Promise<boolean> {
+  const version = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['zstd', '--version']), { signal }).catch(() => undefined);
+  return version !== undefined && /zstd/i.test(version.stdout);
+}
 
 /**
  * A plain tar is about as big as the files it holds, so `/var/tmp` must have that much free.
@@ -78,13 +89,14 @@ export const describeImage: FreezeStep = {
   title: 'Describing the image',
   weight: 8,
   async run(ctx, s) {
-    const gzip = s.compression === 'gzip';
-    const digests = await digestLayer(s.archive!, {
-      gzip,
+    const digests = s.archiveDigests ?? await digestLayer(s.archive!, {
+      gzip: s.format === 'gzip',
+      compression: s.format,
+      zstd: s.hostZstd,
       signal: ctx.signal,
       onBytes: (read, total) => ctx.progress(total ? read / total : 1, `${formatBytes(read)} / ${formatBytes(total)}`),
     });
-    const mediaType = gzip ? MEDIA_TYPE.gzipLayer : MEDIA_TYPE.tarLayer;
+    const mediaType = layerMediaType(s.format);
     const archived = { ...digests, mediaType, role: s.delta ? 'delta' : 'full', file: await s.layerStore.put(s.archive!, digests.digest) } as const;
     s.layers = [...(s.delta ? await layersBelow(s) : []), archived];
     ctx.log.info(`Layers kept: ${s.layers.map((l) => `${l.role} ${l.digest} (${formatBytes(l.size)})`).join(', ')}`);
@@ -96,9 +108,10 @@ export const describeImage: FreezeStep = {
 
 /** The stack as one layer, for smolvm's pack (see oci/flatten.ts): the listed paths, each from the topmost layer that has it. */
 async function flattenStack(ctx: StepContext, s: FreezeState): Promise<LayerFile> {
-  const file = join(s.workDir!, 'flattened.tar');
+  // Beside where the archive arrived: the layer store's disk, not a temp folder that may be in memory.
+  const file = join(dirname(s.archive!), 'flattened.tar');
   const listed = s.listing!.entries;
-  const stack = s.layers!.map((l) => ({ file: l.file, gzip: l.mediaType === MEDIA_TYPE.gzipLayer }));
+  const stack = s.layers!.map((l) => ({ file: l.file, compression: layerCompression(l.mediaType), zstd: s.hostZstd }));
   const digests = await flattenLayers(stack, file, { keep: (name) => listed.has(name), signal: ctx.signal });
   ctx.log.info(`  flattened ${s.layers!.length} layers into one of ${formatBytes(digests.size)} for the pack`);
   return { ...digests, file, mediaType: MEDIA_TYPE.tarLayer };
@@ -126,7 +139,7 @@ export const packFromEndpoint: FreezeStep = {
     const endpoint = await serveImage(s.image!, { pullHost: s.pullHost, credentials, signal: ctx.signal, log: s.toolLog });
     ctx.defer('stop the image endpoint', () => endpoint.close());
     s.pullRef = endpoint.pullReference;
-    s.packEnv = await smolvmPullEnvironment(s.workDir!, endpoint.registryHost, credentials);
+    s.packEnv = await smolvmPullEnvironment(await ensureWorkDir(ctx, s), endpoint.registryHost, credentials);
     try {
       await packSnapshot.run(ctx, s);
     } finally {

@@ -79,6 +79,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       pullHost: services.settings.pullHost,
       imageBuilder,
       compression,
+      format: compression,
       layerStore: new LayerStore(services.store.root),
       fullRequested: options.full ?? false,
       versions: {},

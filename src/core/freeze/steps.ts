@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ToolError, UserError } from '../errors';
+import { errorMessage, ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
 import { fileSize } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
@@ -18,7 +18,8 @@ import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
-import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, VM_FILES_LIST, type FreezeState } from './context';
+import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, VM_FILES_LIST, type ArchiveFormat, type FreezeState } from './context';
+import { digestGrowingLayer } from '../oci/layer';
 import { ensureWorkDir, stageListing } from './incremental';
 
 type FreezeStep = Step<FreezeState>;
@@ -77,7 +78,7 @@ export const archiveRootfs: FreezeStep = {
   weight: 20,
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
-    const tar = archiveCommand({ archive: vmArchivePath(s.compression), gzip: s.compression === 'gzip', filesFrom: s.delta ? VM_FILES_LIST : undefined });
+    const tar = archiveCommand({ archive: vmArchivePath(s.format), format: s.format, filesFrom: s.delta ? VM_FILES_LIST : undefined });
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
   },
@@ -88,15 +89,23 @@ export const copyArchiveOut: FreezeStep = {
   title: 'Copying the archive',
   weight: 10,
   async run(ctx, s) {
-    const workDir = await ensureWorkDir(ctx, s);
-    s.archive = join(workDir, hostArchiveName(s.compression));
+    s.archive = join(await archiveFolder(ctx, s), hostArchiveName(s.format));
     // smolvm's download progress has no total (src/cli/machine.rs:4989-4992): the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx.signal);
+    const size = await vmFileSize(s, vmArchivePath(s.format), ctx.signal);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
-    await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }), {
+    const copied = runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.format) }, { host: s.archive }), {
       signal: ctx.signal,
       onLine: (_stream, line) => reportCopy(ctx, line, size),
     });
+    // The native path digests the archive as it arrives, so that describing the image reads nothing again.
+    const digests = s.imageBuilder === 'native'
+      ? digestGrowingLayer(s.archive, { compression: s.format, zstd: s.hostZstd, until: copied, signal: ctx.signal }).catch((error: unknown) => {
+        ctx.log.info(`  the archive could not be digested as it was copied (${errorMessage(error)}); describing the image reads it once more`);
+        return undefined;
+      })
+      : undefined;
+    await copied;
+    s.archiveDigests = await digests;
     s.archiveBytes = await fileSize(s.archive);
     await removeVmArchive(s);
   },
@@ -194,7 +203,7 @@ export const keepSnapshot: FreezeStep = {
       sha256,
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
-      compression: s.compression,
+      compression: s.format,
       machineSettings: s.machineSettings,
       layers: s.layers?.map(({ digest, diffId, size, mediaType, role }) => ({ digest, diffId, size, mediaType, role })),
       listing,
@@ -207,7 +216,7 @@ export const keepSnapshot: FreezeStep = {
 
 export interface ArchiveSelection {
   archive: string;
-  gzip: boolean;
+  format: ArchiveFormat;
   /** Only the paths this NUL-separated list names, each without what is below it (the list names that too). */
   filesFrom?: string;
   root?: string;
@@ -218,7 +227,7 @@ export interface ArchiveSelection {
  * A listed path deleted before tar reaches it is passed over: the next freeze's listing deletes it.
  */
 export function archiveCommand(what: ArchiveSelection): string[] {
-  const gzip = what.gzip ? ['--gzip'] : [];
+  const gzip = { gzip: ['--gzip'], zstd: ['--use-compress-program=zstd -T0'], none: [] }[what.format];
   const file = `--file=${what.archive}`;
   const directory = `--directory=${what.root ?? '/'}`;
   if (what.filesFrom)
@@ -226,9 +235,20 @@ export function archiveCommand(what: ArchiveSelection): string[] {
   return ['tar', '--create', ...gzip, ...ARCHIVE_EXCLUDES.map((dir) => `--exclude=${dir}`), file, directory, '.'];
 }
 
+/**
+ * The native path copies the archive into the layer store's file system, so that keeping it as a
+ * layer is a rename; a store whose path has ":" (machine cp would misread it) gets the temp folder.
+ */
+async function archiveFolder(ctx: StepContext, s: FreezeState): Promise<string> {
+  if (s.imageBuilder !== 'native' || s.layerStore.dir.includes(':')) return ensureWorkDir(ctx, s);
+  const incoming = await s.layerStore.makeIncoming();
+  ctx.defer('remove the incoming layer folder', () => rm(incoming, { recursive: true, force: true }));
+  return incoming;
+}
+
 /** Runs after cancel too: no signal, but a time limit. A machine that is gone has no archive left. */
 async function removeVmArchive(s: FreezeState): Promise<void> {
-  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
+  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.format)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
 /** The size of a file in the VM, or undefined when `stat` cannot tell (the copy then shows no fraction). */

@@ -12,13 +12,16 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import type { LayerDigests } from './layer';
+import { startPipe } from '../run';
+import type { LayerCompression, LayerDigests } from './layer';
 
 const BLOCK = 512;
 
 export interface StackedLayer {
   file: string;
-  gzip: boolean;
+  compression: LayerCompression;
+  /** The zstd program on this host, for a zstd layer. */
+  zstd?: string;
 }
 
 export interface FlattenOptions {
@@ -60,8 +63,15 @@ export async function memberNames(layer: StackedLayer, signal?: AbortSignal): Pr
 }
 
 function open(layer: StackedLayer, signal?: AbortSignal): Readable {
+  if (layer.compression === 'zstd') {
+    if (!layer.zstd) throw new Error('A zstd layer needs the zstd program on this host.');
+    // A truncated or damaged layer ends the tar early, which forEachEntry reports.
+    const child = startPipe([layer.zstd, '-dc', '-q', '--', layer.file], { signal });
+    child.stdout.once('close', () => child.stop());
+    return child.stdout;
+  }
   const file = createReadStream(layer.file, { highWaterMark: 1 << 20, signal });
-  return layer.gzip ? file.pipe(createGunzip()) : file;
+  return layer.compression === 'gzip' ? file.pipe(createGunzip()) : file;
 }
 
 interface Entry {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ociRuntimeConfig } from '../committedImage';
 import { UserError } from '../errors';
 import { committedTag } from '../names';
-import type { LayerDigests } from './layer';
+import type { LayerCompression, LayerDigests } from './layer';
 
 export const MEDIA_TYPE = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -17,6 +17,17 @@ export const MEDIA_TYPE = {
   zstdLayer: 'application/vnd.oci.image.layer.v1.tar+zstd',
   tarLayer: 'application/vnd.oci.image.layer.v1.tar',
 } as const;
+
+export function layerMediaType(compression: LayerCompression): string {
+  return { gzip: MEDIA_TYPE.gzipLayer, zstd: MEDIA_TYPE.zstdLayer, none: MEDIA_TYPE.tarLayer }[compression];
+}
+
+export function layerCompression(mediaType: string): LayerCompression {
+  if (mediaType === MEDIA_TYPE.gzipLayer) return 'gzip';
+  if (mediaType === MEDIA_TYPE.zstdLayer) return 'zstd';
+  if (mediaType === MEDIA_TYPE.tarLayer) return 'none';
+  throw new Error(`${mediaType} is not a layer media type bot-bottle writes`);
+}
 
 /** A layer on disk with its digests and media type. */
 export interface LayerFile extends LayerDigests {
