@@ -18,6 +18,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const commands: Record<string, (target?: Target) => unknown> = {
     'botBottle.refresh': () => deps.model.refresh(),
     'botBottle.freeze': (target) => freezeCommand(deps, target),
+    'botBottle.freezeFull': (target) => freezeCommand(deps, target, true),
     'botBottle.resume': (target) => resumeCommand(deps, target),
     'botBottle.resumeWithBotBottle': (target) => resumeWithBotBottleCommand(deps, target),
     'botBottle.openShell': (target) => openShellCommand(deps, target),

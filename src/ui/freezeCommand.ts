@@ -7,7 +7,8 @@ import { reportFailure } from './report';
 import { exportSnapshotCommand, revealSnapshot } from './snapshotCommands';
 import { resolveBottle, type CommandDeps, type Target } from './targets';
 
-export async function freezeCommand(deps: CommandDeps, target: Target): Promise<Snapshot | CommittedImage | undefined> {
+/** `full`: Freeze Bottle (Full), which archives everything even when the last snapshot would allow a delta. */
+export async function freezeCommand(deps: CommandDeps, target: Target, full = false): Promise<Snapshot | CommittedImage | undefined> {
   const bottle = await resolveBottle(deps, target, {
     fits: isRunning,
     placeHolder: vscode.l10n.t('Choose a running bottle to freeze'),
@@ -18,7 +19,7 @@ export async function freezeCommand(deps: CommandDeps, target: Target): Promise<
   const what = vscode.l10n.t('Freezing {0}', slug);
   try {
     const frozen = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
-      deps.core().freeze(bottle, { signal, onProgress }),
+      deps.core().freeze(bottle, { signal, onProgress, full }),
     );
     if ('tag' in frozen) announceCommitted(frozen);
     else announceFrozen(deps, frozen);
