@@ -76,11 +76,14 @@ export class LayerStore {
   }
 
   /**
-   * Removes every layer no snapshot refers to (and leftovers of an interrupted put); returns the
+   * Removes every layer no snapshot refers to (and leftovers of an interrupted put or copy); returns the
    * digests removed. A freeze running meanwhile may lose a layer it has not recorded yet, and then
    * fails (its bottle keeps its last good snapshot): run it when no freeze runs.
    */
   async prune(referenced: ReadonlySet<string>): Promise<string[]> {
+    const storeRoot = join(this.stateRoot, LAYER_STORE_DIR);
+    for (const name of await readdir(storeRoot).catch(() => [] as string[]))
+      if (name.startsWith('.incoming-')) await rm(join(storeRoot, name), { recursive: true, force: true });
     const names = await readdir(this.dir).catch(() => [] as string[]);
     const removed: string[] = [];
     for (const name of names) {

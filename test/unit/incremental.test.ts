@@ -121,12 +121,15 @@ describe('incremental freeze: planning and the layer store', () => {
     const dropped = await storedLayer('dropped', 'delta');
     assert.equal(await layers.putBytes(Buffer.from('shared'), shared.digest), layers.pathOf(shared.digest), 'a second put of the same layer keeps the first');
     writeFileSync(join(layers.dir, `${dropped.digest.slice(7)}.abcd1234.tmp`), 'interrupted put');
+    const incoming = await layers.makeIncoming();
+    writeFileSync(join(incoming, 'rootfs.tar.gz'), 'a copy a crash interrupted');
     assert.ok(await layers.has(kept.digest, kept.size));
     assert.equal(await layers.has(kept.digest, kept.size + 1), false, 'a layer of another size is not the one recorded');
     const record = (ls: LayerRecord[]) => ({ layers: ls }) as SnapshotRecord;
     const referenced = layersReferencedBy([record([kept, shared]), record([shared]), undefined]);
     assert.deepEqual(await layers.prune(referenced), [dropped.digest]);
     assert.deepEqual(readdirSync(layers.dir).sort(), [kept.digest.slice(7), shared.digest.slice(7)].sort());
+    assert.deepEqual(readdirSync(join(store.root, '.layers')), ['sha256'], 'an interrupted copy’s folder goes too');
     assert.throws(() => layers.pathOf('sha256:../../etc'), /is not a sha256 digest/);
   });
 

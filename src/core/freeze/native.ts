@@ -97,7 +97,9 @@ export const describeImage: FreezeStep = {
       onBytes: (read, total) => ctx.progress(total ? read / total : 1, `${formatBytes(read)} / ${formatBytes(total)}`),
     });
     const mediaType = layerMediaType(s.format);
-    const archived = { ...digests, mediaType, role: s.delta ? 'delta' : 'full', file: await s.layerStore.put(s.archive!, digests.digest) } as const;
+    // Kept only when a later freeze can build on it: with a listing of what it holds.
+    const file = s.listing ? await s.layerStore.put(s.archive!, digests.digest) : s.archive!;
+    const archived = { ...digests, mediaType, role: s.delta ? 'delta' : 'full', file } as const;
     s.layers = [...(s.delta ? await layersBelow(s) : []), archived];
     ctx.log.info(`Layers kept: ${s.layers.map((l) => `${l.role} ${l.digest} (${formatBytes(l.size)})`).join(', ')}`);
     const served = s.delta ? await flattenStack(ctx, s) : archived;

@@ -205,7 +205,7 @@ export const keepSnapshot: FreezeStep = {
       imageBuilder: s.imageBuilder,
       compression: s.format,
       machineSettings: s.machineSettings,
-      layers: s.layers?.map(({ digest, diffId, size, mediaType, role }) => ({ digest, diffId, size, mediaType, role })),
+      layers: listing ? s.layers?.map(({ digest, diffId, size, mediaType, role }) => ({ digest, diffId, size, mediaType, role })) : undefined,
       listing,
       tools: s.versions,
       steps: [...ctx.timings],
