@@ -4,14 +4,14 @@
  * its pruning, and the whiteout tar that GNU tar must read back name for name.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { FreezeState } from '../../src/core/freeze/context';
-import { serializeListing, type Listing, type ListedEntry } from '../../src/core/freeze/delta';
+import { listingCommand, NO_GNU_FIND_EXIT, parseListing, serializeListing, type Listing, type ListedEntry } from '../../src/core/freeze/delta';
 import { MAX_DELTAS, planDelta } from '../../src/core/freeze/incremental';
 import { LayerStore, layersReferencedBy } from '../../src/core/layerStore';
 import { findOnPath } from '../../src/core/executables';
@@ -131,6 +131,20 @@ describe('incremental freeze: planning and the layer store', () => {
     assert.deepEqual(readdirSync(layers.dir).sort(), [kept.digest.slice(7), shared.digest.slice(7)].sort());
     assert.deepEqual(readdirSync(join(store.root, '.layers')), ['sha256'], 'an interrupted copy’s folder goes too');
     assert.throws(() => layers.pathOf('sha256:../../etc'), /is not a sha256 digest/);
+  });
+
+  it('lists nothing and exits NO_GNU_FIND_EXIT when the bottle’s find is not GNU find (BusyBox), so the freeze goes full', () => {
+    const bin = join(root, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'find'), '#!/bin/sh\necho "find: unrecognized option: --version" >&2; exit 1\n', { mode: 0o755 });
+    const out = join(root, 'listing');
+    const [command, ...args] = listingCommand(out, root);
+    const result = spawnSync(command, args, { env: { PATH: `${bin}:${process.env.PATH}` } });
+    assert.equal(result.status, NO_GNU_FIND_EXIT);
+    assert.equal(existsSync(out), false);
+    const real = spawnSync(command, args);
+    assert.equal(real.status, 0, String(real.stderr));
+    assert.ok(parseListing(readFileSync(out)).entries.has('./bin/find'), 'with GNU find the same command lists the tree');
   });
 
   it('writes whiteouts GNU tar reads back name for name: spaces, newlines, non-UTF-8 bytes, names past 100 bytes', async () => {

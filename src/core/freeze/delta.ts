@@ -43,20 +43,19 @@ export interface Listing {
   entries: Map<string, ListedEntry>;
 }
 
+/** The listing command's exit status when the bottle's find is not GNU find (no -printf). */
+export const NO_GNU_FIND_EXIT = 3;
+
 /**
  * The guest command that writes a listing of `root` to `file`: the VM's clock, then one record per
- * path, leaving out what the archive leaves out. find exits 1 when a path vanishes under it (normal
- * on a live system). The script is constant; the file and find's arguments are passed as arguments.
+ * path, leaving out what the archive leaves out; it exits NO_GNU_FIND_EXIT, listing nothing, when
+ * find is not GNU find. find exits 1 when a path vanishes under it (normal on a live system). The
+ * script is constant; the file and find's arguments are passed as arguments.
  */
 export function listingCommand(file: string, root = '/'): string[] {
   const prunes = ARCHIVE_EXCLUDES.flatMap((dir, i) => [...(i ? ['-o'] : []), '-path', posix.join(root, dir)]);
-  const script = 'out=$1; shift; { printf "%s\\0" "$(date +%s.%N)"; find "$@"; } > "$out"';
+  const script = `find --version 2>/dev/null | grep -q "GNU findutils" || exit ${NO_GNU_FIND_EXIT}; out=$1; shift; { printf "%s\\0" "$(date +%s.%N)"; find "$@"; } > "$out"`;
   return ['sh', '-c', script, 'sh', file, root, '(', ...prunes, ')', '-prune', '-o', '-printf', LISTING_PRINTF];
-}
-
-/** Whether `find --version` output is GNU findutils' (the only find with -printf). */
-export function isGnuFind(versionOutput: string): boolean {
-  return /GNU findutils/.test(versionOutput);
 }
 
 export function parseListing(bytes: Buffer): Listing {

@@ -16,7 +16,7 @@ import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
 import { runTool } from '../run';
 import { LISTING_NAME, type LayerRecord, type ListingRecord, type SnapshotRecord } from '../state';
 import { VM_FILES_LIST, VM_LISTING, type FreezeState } from './context';
-import { diffListings, filesFromList, isGnuFind, listingCommand, parseListing, serializeListing, type Delta, type Listing } from './delta';
+import { diffListings, filesFromList, listingCommand, NO_GNU_FIND_EXIT, parseListing, serializeListing, type Delta, type Listing } from './delta';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -29,15 +29,15 @@ export const listRootfs: FreezeStep = {
   title: 'Listing what changed',
   weight: 3,
   async run(ctx, s) {
-    s.guestFind = await hasGnuFind(s, ctx.signal);
+    await ensureWorkDir(ctx, s);
+    ctx.defer('remove the listing in the VM', () => removeInVm(s, [VM_LISTING, VM_FILES_LIST]));
+    // Listed before the archive: whatever changes after this is newer than the listing, so the next freeze takes it.
+    const listed = await runTool(s.run, s.tools.smolvm.exec(s.machine, listingCommand(VM_LISTING), { okExitCodes: [0, 1, NO_GNU_FIND_EXIT] }), { signal: ctx.signal });
+    s.guestFind = listed.exitCode !== NO_GNU_FIND_EXIT;
     if (!s.guestFind) {
       ctx.log.info('  full freeze: the bottle has no GNU find, so what changed cannot be listed (every freeze of it is full)');
       return;
     }
-    await ensureWorkDir(ctx, s);
-    ctx.defer('remove the listing in the VM', () => removeInVm(s, [VM_LISTING, VM_FILES_LIST]));
-    // Listed before the archive: whatever changes after this is newer than the listing, so the next freeze takes it.
-    await runTool(s.run, s.tools.smolvm.exec(s.machine, listingCommand(VM_LISTING), { okExitCodes: [0, 1] }), { signal: ctx.signal });
     const hostListing = join(s.workDir!, 'listing');
     await runTool(s.run, s.tools.smolvm.cp({ machine: s.machine, path: VM_LISTING }, { host: hostListing }), { signal: ctx.signal });
     s.listing = parseListing(await readFile(hostListing));
@@ -55,11 +55,6 @@ export const listRootfs: FreezeStep = {
     await runTool(s.run, s.tools.smolvm.cp({ host: list }, { machine: s.machine, path: VM_FILES_LIST }), { signal: ctx.signal });
   },
 };
-
-async function hasGnuFind(s: FreezeState, signal: AbortSignal): Promise<boolean> {
-  const version = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['find', '--version']), { signal }).catch(() => undefined);
-  return version !== undefined && isGnuFind(version.stdout);
-}
 
 type Plan = { changes: Delta; below: LayerRecord[] } | { reason: string };
 
