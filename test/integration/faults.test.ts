@@ -60,7 +60,8 @@ function freezeRows(operation: Row['operation']): Row[] {
     { operation, step: 'copy', tool: 'smolvm machine cp', inject: simPoint('cp') },
     { operation, step: 'pack', tool: 'smolvm pack create', inject: simPoint('pack') },
   ];
-  if (operation === 'freeze (native)') return common;
+  // The native path's first `machine cp` copies the listing out (step list): a cp fault meets it there.
+  if (operation === 'freeze (native)') return [common[0], { operation, step: 'list', tool: 'smolvm machine cp (the listing)', inject: simPoint('cp') }, common[1], common[3]];
   return [
     ...common.slice(0, 3),
     { operation, step: 'build', tool: 'docker build', inject: shimmed('docker', '/usr/local/bin/docker', 'build') },
@@ -117,7 +118,7 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
 
   async function leftovers(tempBefore: string[]): Promise<string[]> {
     const found: string[] = [];
-    const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json'].includes(n));
+    const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json', 'rootfs.listing.gz'].includes(n));
     if (stateEntries.length) found.push(`state folder: ${stateEntries.join(', ')}`);
     const resumedEntries = existsSync(join(world.stateRoot, 'faulty-r')) ? readdirSync(join(world.stateRoot, 'faulty-r')) : [];
     if (resumedEntries.length) found.push(`resumed bottle's state folder: ${resumedEntries.join(', ')}`);
