@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     archiveBytes: record.archiveBytes ?? 0,
     sidecarBytes: record.sidecarBytes,
     maxRssKib: process.resourceUsage().maxRSS,
+    layers: record.layers?.map((l) => ({ role: l.role, size: l.size, digest: l.digest })),
+    format: record.compression,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

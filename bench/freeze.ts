@@ -6,6 +6,10 @@
  * freezing process, and ratios against the docker path. It prints figures; it never fails on speed.
  *
  * Usage: npm run bench -- [--size MB] [--runs N]     (defaults: 500 MB, 3 runs per path)
+ *
+ * With `--changed MB` it measures incremental freezes instead (bench/incremental.ts): per path a
+ * first freeze, a second after rewriting that many MB, and the floor. `--paths native,docker`
+ * picks the paths (by label).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,6 +22,7 @@ import { REPO, SIM_BIN } from '../test/support/world';
 import { BENCH_PATHS, type BenchPath, type FreezeJob, type FreezeResult } from './jobs';
 import { allocatedBytes, median, watchPeakDisk } from './measure';
 import { fillSyntheticRoot } from './synthetic-root';
+import { printIncremental, rewriteData, storeBytes, timeFloor, type PairResult } from './incremental';
 
 const SLUG = 'bench';
 const MACHINE = `bot-bottle-${SLUG}`;
@@ -40,7 +45,9 @@ interface Run {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: { size: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' }, changed: { type: 'string' }, paths: { type: 'string' } },
+  });
   const sizeMb = Number(values.size);
   const runs = Number(values.runs);
   if (!(sizeMb > 0) || !(runs > 0)) throw new Error('--size (MB) and --runs must be positive numbers');
@@ -56,6 +63,12 @@ async function main(): Promise<void> {
     const started = Date.now();
     const synthetic = fillSyntheticRoot(join(root, 'opt', 'bench'), sizeMb);
     console.log(`Synthetic root: ${synthetic.files} files, ${formatBytes(synthetic.bytes)} (+ the stand-in's base root), written in ${seconds(Date.now() - started)}`);
+    const paths = values.paths ? BENCH_PATHS.filter((p) => values.paths!.split(',').includes(p.label)) : BENCH_PATHS;
+    if (values.changed !== undefined) {
+      console.log(`${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); incremental: ${values.changed} MB changed between two freezes, one pair per path\n`);
+      printIncremental(await runPairs(paths, Number(values.changed), env, folders, join(root, 'opt', 'bench', 'data')), Number(values.changed));
+      return;
+    }
     console.log(`${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}); ${runs} runs per path, interleaved\n`);
     const results = await runInterleaved(runs, env, folders);
     printReport(results);
@@ -95,6 +108,24 @@ async function runInterleaved(runs: number, env: NodeJS.ProcessEnv, folders: Fol
     }
   }
   return results;
+}
+
+async function runPairs(paths: readonly BenchPath[], changedMb: number, env: NodeJS.ProcessEnv, folders: Folders, dataDir: string): Promise<PairResult[]> {
+  const pairs: PairResult[] = [];
+  for (const path of paths) {
+    rmSync(folders.state, { recursive: true, force: true });
+    mkdirSync(folders.state);
+    const job: FreezeJob = { smolvm: SIM_BIN, stateDir: folders.state, slug: SLUG, imageBuilder: path.imageBuilder, compression: path.compression };
+    const first = await runChild(job, env);
+    const full = first.layers?.[0];
+    const floorFile = full && join(folders.state, '.layers', 'sha256', full.digest.slice('sha256:'.length));
+    const floorMs = floorFile ? timeFloor(floorFile) : undefined;
+    const rewritten = rewriteData(dataDir, changedMb);
+    const second = await runChild(job, env);
+    console.log(`${path.label.padEnd(12)} first ${seconds(first.wallMs)}, second ${seconds(second.wallMs)} after rewriting ${formatBytes(rewritten)}`);
+    pairs.push({ path, first, second, floorMs, floorBytes: full?.size, storeBytes: await storeBytes(folders.state) });
+  }
+  return pairs;
 }
 
 async function freezeOnce(path: BenchPath, env: NodeJS.ProcessEnv, folders: Folders): Promise<Run> {

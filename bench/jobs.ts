@@ -10,6 +10,9 @@ export interface FreezeJob {
 }
 
 export interface FreezeResult {
+  /** The layers the snapshot keeps (native path): role and size, bottom first; the archive's format. */
+  layers?: { role: string; size: number; digest: string }[];
+  format?: string;
   /** freezeBottle from call to return, lock and record included. */
   wallMs: number;
   steps: { id: string; ms: number }[];

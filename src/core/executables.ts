@@ -37,6 +37,11 @@ export function findExecutable(tool: ToolName, configured?: string, searchPath =
   return firstOnPath(NAMES_ON_PATH[tool], searchPath);
 }
 
+/** A helper program that has no setting of its own (zstd), on PATH, or undefined. */
+export function findOnPath(name: string, searchPath = process.env.PATH ?? ''): string | undefined {
+  return firstOnPath([name], searchPath);
+}
+
 /** Like findExecutable, but a missing tool is a UserError that says how to fix it. */
 export function requireExecutable(tool: ToolName, configured?: string, searchPath = process.env.PATH ?? ''): string {
   const found = findExecutable(tool, configured, searchPath);

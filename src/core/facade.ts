@@ -47,6 +47,8 @@ const AGENT_LOG_NAME = 'agent-console.log';
 export interface OperationOptions {
   signal: AbortSignal;
   onProgress?: (progress: PipelineProgress) => void;
+  /** Freeze only: one full layer even when only what changed could be archived. */
+  full?: boolean;
 }
 
 export interface ResumePlacement {

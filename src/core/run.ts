@@ -4,6 +4,7 @@
  * child's whole process group, and failures as ToolError.
  */
 import { basename } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { execa, type Options } from 'execa';
 import { CancelledError, ToolError } from './errors';
@@ -212,6 +213,50 @@ function killGroupWhen(pid: number | undefined, options: RunOptions): () => Kill
     options.signal?.removeEventListener('abort', onAbort);
     if (timer) clearTimeout(timer);
     return reason;
+  };
+}
+
+export interface PipeProcess {
+  /** Only when `stdin` was asked for. */
+  stdin?: Writable;
+  stdout: Readable;
+  /** Settles when the process ends: rejects unless it exited 0 (or was stopped by stop()). */
+  exited: Promise<void>;
+  /** Ends the process group, e.g. when its reader has read enough. */
+  stop(): void;
+}
+
+/**
+ * A filter whose binary output is read as a stream (`zstd -dc` of a layer): the same process
+ * group handling as every other child, but stdout is not logged; stderr's tail goes in the error.
+ */
+export function startPipe(argv: readonly string[], options: { signal?: AbortSignal; stdin?: boolean } = {}): PipeProcess {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('startPipe needs a command');
+  if (options.signal?.aborted) throw new CancelledError();
+  const child = execa(file, args, { reject: false, detached: true, buffer: false, stdin: options.stdin ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe', encoding: 'buffer' });
+  const untrack = trackGroup(child.pid, argv);
+  const stopKilling = killGroupWhen(child.pid, { signal: options.signal });
+  let stopped = false;
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const exited = child.then((result) => {
+    untrack();
+    const reason = stopKilling();
+    if (reason === 'aborted') throw new CancelledError();
+    if (stopped || result.exitCode === 0) return;
+    const said = tail(Buffer.concat(stderr).toString().trim(), STDERR_TAIL_LINES);
+    throw new ToolError(argv, result.exitCode, said, result.exitCode === undefined ? spawnFailure(argv, result.code, result.signal) : undefined);
+  });
+  exited.catch(() => undefined);
+  return {
+    stdin: child.stdin ?? undefined,
+    stdout: child.stdout,
+    exited,
+    stop: () => {
+      stopped = true;
+      killProcessGroup(child.pid);
+    },
   };
 }
 

@@ -26,8 +26,10 @@ export const LAUNCHER_NAME = 'committed-smolmachine';
 export const SIDECAR_NAME = `${LAUNCHER_NAME}.smolmachine`;
 export const RECORD_NAME = 'snapshot.json';
 export const IMAGE_TARBALL_NAME = 'committed.image.tar';
+/** The listing of the root filesystem the snapshot was archived after (gzip), for the next freeze's delta. */
+export const LISTING_NAME = 'rootfs.listing.gz';
 /** The files of one snapshot, installed and removed together. */
-export const SNAPSHOT_FILES: readonly string[] = [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME];
+export const SNAPSHOT_FILES: readonly string[] = [SIDECAR_NAME, LAUNCHER_NAME, RECORD_NAME, LISTING_NAME];
 const LOCK_NAME = '.bot-bottle.lock';
 const PRIVATE_DIR = 0o700;
 const PRIVATE_FILE = 0o600;
@@ -38,6 +40,27 @@ export interface StepTiming {
   id: string;
   title: string;
   ms: number;
+}
+
+/** One layer of the image a snapshot was packed from, kept in the layer store (layerStore.ts). */
+export interface LayerRecord {
+  digest: string;
+  diffId: string;
+  size: number;
+  mediaType: string;
+  /** `full`: the whole root filesystem; `delta`: what changed since the snapshot below; `whiteouts`: what was deleted. */
+  role: 'full' | 'delta' | 'whiteouts';
+}
+
+/** Where the listing kept with a snapshot came from, to tell whether the next freeze can trust it. */
+export interface ListingRecord {
+  /** The file's name in the bottle's folder, and the sha256 of its bytes. */
+  file: string;
+  sha256: string;
+  /** The machine listed, and when smolvm says it was created: another machine of the same name has other inodes. */
+  machine: string;
+  machineCreatedAt: string;
+  entries: number;
 }
 
 /** What a freeze writes beside the sidecar. */
@@ -53,7 +76,7 @@ export interface SnapshotRecord {
   archiveBytes?: number;
   /** `docker` or `native`: how the image that was packed was made. */
   imageBuilder?: string;
-  /** `gzip` or `none`: the archive made in the VM. */
+  /** `gzip`, `zstd` or `none`: the archive made in the VM. */
   compression?: string;
   /** The bottle's mount points the archive left out (host folders, `-v`). */
   mountsLeftOut?: string[];
@@ -61,6 +84,10 @@ export interface SnapshotRecord {
   importedFrom?: string;
   /** The machine's settings as smolvm reported them at freeze time, for the resume to give back. */
   machineSettings?: MachineSettings;
+  /** The image's layers, bottom first (native path). */
+  layers?: LayerRecord[];
+  /** The listing the snapshot was archived after (native path, with GNU find in the bottle). */
+  listing?: ListingRecord;
   tools: Record<string, string>;
   steps: StepTiming[];
   /** What the user named the snapshot; without one it goes by its time. */

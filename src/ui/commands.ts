@@ -7,6 +7,7 @@ import { openSetting } from './config';
 import { editSnapshotNoteCommand, renameSnapshotCommand, resumeFromSnapshotCommand, setSnapshotPinnedCommand } from './historyCommands';
 import type { TreeNode } from './bottlesTree';
 import { freezeAllRunningCommand, freezeTargetsCommand, lifecycleCommand, selectedOr } from './lifecycleCommands';
+import { freezeCommand } from './freezeCommand';
 import { resumeCommand } from './resumeCommand';
 import {
   copySnapshotPathCommand,
@@ -21,6 +22,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const commands: Record<string, (target?: Target, selected?: readonly TreeNode[]) => unknown> = {
     'botBottle.refresh': () => deps.model.refresh(),
     'botBottle.freeze': (target, selected) => freezeTargetsCommand(deps, target, selected),
+    'botBottle.freezeFull': (target) => freezeCommand(deps, target, { full: true }),
     'botBottle.freezeAllRunning': () => freezeAllRunningCommand(deps),
     'botBottle.startBottle': (target, selected) => lifecycleCommand(deps, 'start', target, selected),
     'botBottle.stopBottle': (target, selected) => lifecycleCommand(deps, 'stop', target, selected),

@@ -14,6 +14,8 @@ export interface FreezeOptions {
   quiet?: boolean;
   /** Told why it failed (when quiet). */
   onFailure?: (outcome: Outcome) => void;
+  /** Freeze Bottle (Full): one full layer even when the last snapshot would allow a delta. */
+  full?: boolean;
 }
 
 export async function freezeCommand(deps: CommandDeps, target: Target, options: FreezeOptions = {}): Promise<Snapshot | CommittedImage | undefined> {
@@ -27,7 +29,7 @@ export async function freezeCommand(deps: CommandDeps, target: Target, options: 
   const what = vscode.l10n.t('Freezing {0}', slug);
   try {
     const frozen = await withOperationProgress(deps.operations, slug, 'freeze', what, (signal, onProgress) =>
-      deps.core().freeze(bottle, { signal, onProgress }),
+      deps.core().freeze(bottle, { signal, onProgress, full: options.full }),
     );
     if (options.quiet) deps.logs.main.info(`Froze ${slug}.`);
     else if ('tag' in frozen) announceCommitted(frozen);

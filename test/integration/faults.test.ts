@@ -103,6 +103,12 @@ const simPoint = (point: string, midPoint?: string) => (how: Misbehaviour, { mac
   return { env: { [SIM_ENV[how]]: rule, SMOLVM_SIM_MARKERS: markers }, marker: join(markers, target), partialWork: how === 'slow' && midPoint !== undefined };
 };
 
+/** A `cp` fault for the copies of one file only: a native freeze copies its listing, then its archive. */
+const onlyCopiesOf = (guestFile: string, inject: Row['inject']): Row['inject'] => (how, context) => {
+  const injection = inject(how, context);
+  return injection && { ...injection, env: { ...injection.env, SMOLVM_SIM_CP_ONLY: guestFile } };
+};
+
 const shimmed = (tool: 'docker' | 'skopeo' | 'registry', real: string, subcommand: string) => (how: Misbehaviour, { world, markers }: CellContext): Injection => {
   const marker = join(markers, `${tool}-${subcommand}`);
   const path = misbehavingTool(join(world.root, 'shims'), tool, real, subcommand, how, marker);
@@ -170,13 +176,14 @@ const NO_HANG = 'starts no tool and waits on nothing outside this process, so th
 function freezeRows(operation: Operation): Row[] {
   const probe: Row = { operation, step: 'probe', tool: 'smolvm exec id', inject: simPoint('exec:id') };
   const archive: Row = { operation, step: 'archive', tool: 'smolvm exec tar', inject: simPoint('exec:tar', 'tar:write') };
-  const copy: Row = { operation, step: 'copy', tool: 'smolvm machine cp', inject: simPoint('cp', 'cp:write') };
+  const copy: Row = { operation, step: 'copy', tool: 'smolvm machine cp', inject: onlyCopiesOf('.bot-bottle-commit', simPoint('cp', 'cp:write')) };
   const pack: Row = { operation, step: 'pack', tool: 'smolvm pack create', inject: simPoint('pack', 'pack:write') };
   const keep: Row = { operation, step: 'keep', tool: 'the state folder', inject: keepFault, notApplicable: NO_HANG };
   if (operation === 'freeze (native)') {
     return [
       probe,
       { operation, step: 'inspect', tool: 'smolvm exec uname', inject: simPoint('exec:uname') },
+      { operation, step: 'list', tool: 'smolvm machine cp (the listing)', inject: onlyCopiesOf('.bot-bottle-listing', simPoint('cp', 'cp:write')) },
       archive,
       copy,
       { operation, step: 'image', tool: 'the archive copied out', inject: imageFault, notApplicable: NO_HANG },
@@ -246,7 +253,7 @@ describe('fault matrix: nothing lost, nothing left behind', function () {
 
   async function leftovers(tempBefore: string[]): Promise<string[]> {
     const found: string[] = [];
-    const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json'].includes(n));
+    const stateEntries = readdirSync(join(world.stateRoot, slug)).filter((n) => !['committed-smolmachine.smolmachine', 'committed-smolmachine', 'snapshot.json', 'rootfs.listing.gz'].includes(n));
     if (stateEntries.length) found.push(`state folder: ${stateEntries.join(', ')}`);
     const resumedEntries = existsSync(join(world.stateRoot, 'faulty-r')) ? readdirSync(join(world.stateRoot, 'faulty-r')) : [];
     if (resumedEntries.length) found.push(`resumed bottle's state folder: ${resumedEntries.join(', ')}`);

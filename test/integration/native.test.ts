@@ -37,6 +37,7 @@ function probe(hostPort: string): Promise<number | string> {
 }
 
 const shape = (tree: Map<string, Entry>) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.content ?? ''}`).sort();
+const shapeWithOwners = (tree: Map<string, Entry>) => [...tree].map(([p, e]) => `${p} ${e.type} ${e.mode.toString(8)} ${e.uid} ${e.content ?? ''}`).sort();
 
 describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker on podman)', function () {
   let world: World;
@@ -120,7 +121,7 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     const viaNative = await freezeBottle(services(), 'round', { signal: signal() });
     assert.equal(viaNative.record?.imageBuilder, 'native');
     assert.equal(viaNative.record?.compression, 'gzip');
-    assert.deepEqual(viaNative.record?.steps.map((s) => s.id), ['probe', 'inspect', 'archive', 'copy', 'image', 'pack']);
+    assert.deepEqual(viaNative.record?.steps.map((s) => s.id), ['probe', 'inspect', 'list', 'archive', 'copy', 'image', 'pack']);
     assert.equal(viaNative.record?.sha256, sha256(readFileSync(viaNative.sidecar)));
     const nativeTree = restoreTree(viaNative.sidecar, 'check-round-native');
 
@@ -219,14 +220,14 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
       await assert.rejects(
         freezeBottle(services({ compression: 'none' }), 'roomless', { signal: signal() }),
         (error: Error) =>
-          new RegExp(`Not enough free space on this computer for the bottle's archive: it is [\\d.]+ [KMG]?B, and the temp folder ${smallTemp} has [\\d.]+ [KM]?B free\\. Nothing was copied\\.`).test(error.message),
+          new RegExp(`Not enough free space on this computer for the bottle's archive: it is [\\d.]+ [KMG]?B, and the disk of ${smallTemp} has [\\d.]+ [KM]?B free\\. Nothing was copied\\.`).test(error.message),
       );
       assert.deepEqual(readdirSync(smallTemp), [], 'no temp folder is left');
     } finally {
       undo();
       execFileSync('umount', [smallTemp]);
     }
-    assert.ok(!world.toolLog.lines.slice(logFrom).some((l) => l.includes('machine cp')), 'machine cp never ran');
+    assert.ok(!world.toolLog.lines.slice(logFrom).some((l) => l.includes('machine cp') && l.includes('.bot-bottle-commit')), 'the archive was never copied');
     assert.ok(!readdirSync(`${world.rootfs(machine)}/var/tmp`).some((n) => n.startsWith('.bot-bottle-commit')), 'no archive is left in the VM');
     assert.equal(await services().store.readSnapshot('roomless'), undefined, 'no snapshot');
   });
@@ -279,5 +280,26 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
     } finally {
       undo();
     }
+  });
+
+  it('freezes again with only what changed, stacked on the last snapshot’s layers and flattened for the pack, to the tree the bottle has', async () => {
+    const machine = world.createRunningBottle('delta');
+    world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c', 'mkdir -p /opt/gone /opt/was-dir && echo a > /opt/gone/a && echo b > /opt/was-dir/b && ln -s gone /opt/link');
+    const first = await freezeBottle(services(), 'delta', { signal: signal() });
+    assert.deepEqual(first.record?.layers?.map((l) => l.role), ['full']);
+    assert.equal(first.record?.listing?.machine, machine);
+    world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c',
+      'echo changed >> /home/node/notes.txt && rm -rf /opt/gone /opt/was-dir && echo now-a-file > /opt/was-dir && ln -sfn elsewhere /opt/link && mkdir -p "/srv/new dir" && echo x > "/srv/new dir/f" && chown -R 1000:1000 /srv && chmod 0700 /home/node');
+    const logFrom = world.toolLog.lines.length;
+    const second = await freezeBottle(services(), 'delta', { signal: signal() });
+    assert.deepEqual(second.record?.layers?.map((l) => l.role), ['full', 'whiteouts', 'delta']);
+    assert.equal(second.record?.layers?.[0].digest, first.record?.layers?.[0].digest, 'the full layer is shared, not archived again');
+    assert.ok(second.record!.layers![2].size < first.record!.layers![0].size / 10, 'the delta is small');
+    assert.ok(world.toolLog.lines.slice(logFrom).some((l) => /tar --create --gzip .*--no-recursion .*--files-from=\/var\/tmp\/\.bot-bottle-files/.test(l)), 'only the listed paths were archived');
+    assert.deepEqual(
+      shapeWithOwners(restoreTree(second.sidecar, 'check-delta')),
+      shapeWithOwners(describeTree(world.rootfs(machine), [...EXCLUDED_TOP])),
+      'deleted, replaced and relinked paths too: smolvm’s pack merges several layers with cp -a, so the pack gets one',
+    );
   });
 });

@@ -69,7 +69,8 @@ describe('recovery after a crash mid-freeze', function () {
   const ownedTemp = () => readdirSync(tmpdir()).filter((n) => /^bot-bottle-[a-z-]+\.\d+\./.test(n));
 
   it('cleans the lock, the temp folder and the archive in the VM of a freeze killed while copying', async () => {
-    const undo = world.withEnv({ SMOLVM_SIM_DELAY: `cp@${machine}=60000` });
+    // Slow copies rather than a delay before each: the native path's listing is copied out first, and must get through.
+    const undo = world.withEnv({ SMOLVM_SIM_CP_RATE: `262144@${machine}` });
     try {
       await crashDuring(world, slug, 'copy', 'native');
     } finally {
@@ -112,7 +113,7 @@ describe('recovery after a crash mid-freeze', function () {
     assert.ok(done.some((l) => /^removed the image [0-9a-f]{12} of an interrupted freeze of crashy$/.test(l)), done.join('\n'));
     assert.deepEqual(groups.filter(groupAlive), []);
     assert.deepEqual(await committedImages(), []);
-    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
+    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'rootfs.listing.gz', 'snapshot.json']);
     assert.equal(sha256(readFileSync(join(world.stateRoot, slug, 'committed-smolmachine.smolmachine'))), good);
   });
 
@@ -162,7 +163,7 @@ describe('recovery after a crash mid-freeze', function () {
     assert.ok(done.some((l) => new RegExp(`^stopped smolvm \\(process group \\d+\\) of process ${pid}, which is gone$`).test(l)), done.join('\n'));
     assert.deepEqual(groups.filter(groupAlive), [], 'no tool of the dead freeze runs any more');
     assert.ok(done.indexOf(done.find((l) => l.startsWith('stopped smolvm'))!) < done.findIndex((l) => /^crashy: removed \.incoming-/.test(l)), `ended before cleaning:\n${done.join('\n')}`);
-    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
+    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'rootfs.listing.gz', 'snapshot.json']);
     assert.equal(sha256(readFileSync(join(world.stateRoot, slug, 'committed-smolmachine.smolmachine'))), good);
   });
 

@@ -48,7 +48,7 @@ export async function cpCommand(argv: string[]): Promise<void> {
   }
   validateName(transfer.machine);
   requireRoot();
-  await faultPoint('cp', transfer.machine);
+  if (faultsAimedAt(transfer.guestPath)) await faultPoint('cp', transfer.machine);
   connect(transfer.machine);
   const closeSession = await openSession(transfer.machine, 'cp');
   try {
@@ -87,7 +87,7 @@ async function download(transfer: Transfer): Promise<void> {
     rmSync(transfer.localPath, { force: true });
     return agentError('read file', `guest streamed ${total} bytes, exceeding the ${cap} byte cap`);
   };
-  await pump(source, target, new Progress(label, undefined), transfer.machine, { targetPath: transfer.localPath, chunkBytes: DOWNLOAD_CHUNK_BYTES, overCap });
+  await pump(source, target, new Progress(label, undefined), transfer.machine, { targetPath: transfer.localPath, chunkBytes: DOWNLOAD_CHUNK_BYTES, overCap, faults: faultsAimedAt(transfer.guestPath) });
 }
 
 /**
@@ -139,7 +139,7 @@ async function upload(transfer: Transfer, meta: UploadMeta): Promise<void> {
   const targetPath = guestHostPath(transfer);
   const target = await openForWrite(targetPath, 'write file', transfer.guestPath);
   const progress = new Progress(`Uploading ${transfer.localPath} -> ${transfer.guestPath}`, source.size);
-  await pump(source, target, progress, transfer.machine, { targetPath, chunkBytes: UPLOAD_CHUNK_BYTES, oneShot: source.size <= SINGLE_SHOT_MAX_BYTES });
+  await pump(source, target, progress, transfer.machine, { targetPath, chunkBytes: UPLOAD_CHUNK_BYTES, oneShot: source.size <= SINGLE_SHOT_MAX_BYTES, faults: faultsAimedAt(transfer.guestPath) });
   chmodSync(targetPath, mode);
   chownSync(targetPath, meta.uid, meta.gid);
 }
@@ -171,6 +171,8 @@ async function openForWrite(path: string, operation: string, shownPath: string):
 }
 
 interface PumpOptions {
+  /** Whether the `cp:write` fault point applies to this copy (see faultsAimedAt). */
+  faults?: boolean;
   /** The file written, for the `cp:write` fault point. */
   targetPath: string;
   chunkBytes: number;
@@ -198,7 +200,7 @@ async function pump(source: { handle: FileHandle; size: number }, target: FileHa
       if (!options.oneShot) progress.update(done);
       if (!halfwayPassed && done * 2 >= source.size) {
         halfwayPassed = true;
-        await faultPoint('cp:write', machine, options.targetPath);
+        if (options.faults !== false) await faultPoint('cp:write', machine, options.targetPath);
       }
     }
   } finally {
@@ -248,4 +250,13 @@ class Progress {
     const percent = Math.min(100, (done * 100) / this.total);
     return `${this.label}: ${formatBytes(done)} / ${formatBytes(this.total)} (${percent.toFixed(1)}%, ${rate})`;
   }
+}
+
+/**
+ * `SMOLVM_SIM_CP_ONLY=TEXT`: the `cp` and `cp:write` fault points apply only to copies whose guest
+ * path contains TEXT, for a command that copies several files of one machine.
+ */
+function faultsAimedAt(guestPath: string): boolean {
+  const only = process.env.SMOLVM_SIM_CP_ONLY;
+  return !only || guestPath.includes(only);
 }

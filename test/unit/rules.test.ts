@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ociRuntimeConfig, dockerfileForRootfs } from '../../src/core/committedImage';
 import { UserError } from '../../src/core/errors';
 import { formatDuration } from '../../src/core/format';
-import { VM_ARCHIVES, vmArchivePath, type FreezeState } from '../../src/core/freeze/context';
+import { VM_ARCHIVES, VM_FILES_LIST, VM_LISTING, vmArchivePath, type FreezeState } from '../../src/core/freeze/context';
 import { archiveRootfs } from '../../src/core/freeze/steps';
 import { CLEANUP_TIMEOUT_MS, type StepContext } from '../../src/core/pipeline';
 import { bindAddressFor, checkedPullHost } from '../../src/core/pullHost';
@@ -50,9 +50,15 @@ describe('the committed image (one description for the docker and the native pat
 });
 
 describe('the archive in the VM (one path for freeze and recovery)', () => {
-  it('recovery removes exactly the archive each compression makes', () => {
-    assert.deepEqual([...VM_ARCHIVES].sort(), COMPRESSIONS.map(vmArchivePath).sort());
-    assert.deepEqual([...VM_ARCHIVES].sort(), ['/var/tmp/.bot-bottle-commit.tar', '/var/tmp/.bot-bottle-commit.tar.gz']);
+  it('recovery removes exactly the archive each compression makes, and the listing files of an incremental freeze', () => {
+    assert.deepEqual([...VM_ARCHIVES].sort(), [...COMPRESSIONS.map(vmArchivePath), vmArchivePath('zstd'), VM_LISTING, VM_FILES_LIST].sort());
+    assert.deepEqual([...VM_ARCHIVES].sort(), [
+      '/var/tmp/.bot-bottle-commit.tar',
+      '/var/tmp/.bot-bottle-commit.tar.gz',
+      '/var/tmp/.bot-bottle-commit.tar.zst',
+      '/var/tmp/.bot-bottle-files',
+      '/var/tmp/.bot-bottle-listing',
+    ]);
   });
 
   it('the archive step removes it afterwards without the signal, within the cleanup time limit', async () => {
@@ -63,7 +69,7 @@ describe('the archive in the VM (one path for freeze and recovery)', () => {
     };
     const cleanups: Array<() => unknown> = [];
     const ctx = { signal: new AbortController().signal, defer: (_label: string, cleanup: () => unknown) => cleanups.push(cleanup) } as unknown as StepContext;
-    const state = { machine: 'bot-bottle-x', tools: { smolvm: new SmolvmCli('smolvm') }, run, toolLog: new MemoryLog(), compression: 'none' } as unknown as FreezeState;
+    const state = { machine: 'bot-bottle-x', tools: { smolvm: new SmolvmCli('smolvm') }, run, toolLog: new MemoryLog(), compression: 'none', format: 'none' } as unknown as FreezeState;
     await archiveRootfs.run(ctx, state);
     await cleanups[0]();
     const removal = calls.at(-1)!;

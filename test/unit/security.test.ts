@@ -69,7 +69,11 @@ describe('security: no child process through a shell', () => {
 
   it('never asks for a shell: no `shell:` option set to true or to a program, no execaCommand, no `$` template', () => {
     assert.deepEqual(linesMatching(/\bshell\s*:\s*(true|['"`])/), []);
-    assert.deepEqual(linesMatching(/\bexecaCommand(Sync)?\b|\$`|\bexecaNode\b/), []);
+    // execa's `$` tag stands where an expression starts; a `$` that ends a regular expression does not.
+    const shellish = /\bexecaCommand(Sync)?\b|(?:^|[\s=(,;!&|:?])\$`|\bexecaNode\b/;
+    assert.ok(['await $`ls -l`', 'const r = $`sh`', 'run($`x`)'].every((line) => shellish.test(line)), 'the rule catches the $ tag');
+    assert.ok(!shellish.test('new RegExp(String.raw`^a*$`)'), 'and not a regular expression that ends in $');
+    assert.deepEqual(linesMatching(shellish), []);
   });
 
   it('never calls exec/execSync/spawn/fork/execFile with a command string', () => {

@@ -8,10 +8,17 @@ import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { serveImage } from '../oci/endpoint';
 import { createPullCredentials, smolvmPullEnvironment } from '../oci/pullCredentials';
-import { assembleImage, ociArchitecture } from '../oci/image';
+import { createHash } from 'node:crypto';
+import { emptyFilesTar } from '../oci/emptyTar';
+import { dirname, join } from 'node:path';
+import { ensureWorkDir } from './incremental';
+import { flattenLayers } from '../oci/flatten';
+import { assembleLayeredImage, layerCompression, layerMediaType, MEDIA_TYPE, ociArchitecture, type LayerFile } from '../oci/image';
+import { whiteoutMembers } from './delta';
 import { digestLayer } from '../oci/layer';
-import type { Step } from '../pipeline';
+import type { Step, StepContext } from '../pipeline';
 import { runTool } from '../run';
+import { findOnPath } from '../executables';
 import type { FreezeState } from './context';
 import { archiveExcludes } from './mounts';
 import { packSnapshot } from './steps';
@@ -29,8 +36,17 @@ export const inspectVm: FreezeStep = {
     const uname = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['uname', '-m']), { signal: ctx.signal });
     s.architecture = ociArchitecture(uname.stdout);
     if (s.compression === 'none') await ensureRoomForPlainArchive(s, ctx.signal);
+    s.hostZstd = findOnPath('zstd');
+    if (s.compression === 'gzip' && s.hostZstd && (await guestHasZstd(s, ctx.signal))) s.format = 'zstd';
+    ctx.log.info(`  archive: ${s.format === 'zstd' ? 'zstd -T0 (the bottle and this host have zstd)' : s.format}`);
   },
 };
+
+/** Multi-threaded zstd is much faster than gzip in the VM, and smolvm reads zstd layers (crates/smolvm-oci-layer/src/lib.rs:167-200). */
+async function guestHasZstd(s: FreezeState, signal: AbortSignal): Promise<boolean> {
+  const version = await runTool(s.run, s.tools.smolvm.exec(s.machine, ['zstd', '--version']), { signal }).catch(() => undefined);
+  return version !== undefined && /zstd/i.test(version.stdout);
+}
 
 /**
  * A plain tar is about as big as the files it holds, so `/var/tmp` must have that much free.
@@ -75,16 +91,47 @@ export const describeImage: FreezeStep = {
   title: 'Describing the image',
   weight: 8,
   async run(ctx, s) {
-    const gzip = s.compression === 'gzip';
-    const layer = await digestLayer(s.archive!, {
-      gzip,
+    const digests = s.archiveDigests ?? await digestLayer(s.archive!, {
+      gzip: s.format === 'gzip',
+      compression: s.format,
+      zstd: s.hostZstd,
       signal: ctx.signal,
       onBytes: (read, total) => ctx.progress(total ? read / total : 1, `${formatBytes(read)} / ${formatBytes(total)}`),
     });
-    s.image = assembleImage({ architecture: s.architecture!, layerFile: s.archive!, layer, gzip });
-    ctx.log.info(`Image ${s.image.manifest.digest}: layer ${layer.digest}, diff_id ${layer.diffId}`);
+    const mediaType = layerMediaType(s.format);
+    // Kept only when a later freeze can build on it: with a listing of what it holds.
+    const file = s.listing ? await s.layerStore.put(s.archive!, digests.digest) : s.archive!;
+    const archived = { ...digests, mediaType, role: s.delta ? 'delta' : 'full', file } as const;
+    s.layers = [...(s.delta ? await layersBelow(s) : []), archived];
+    ctx.log.info(`Layers kept: ${s.layers.map((l) => `${l.role} ${l.digest} (${formatBytes(l.size)})`).join(', ')}`);
+    const served = s.delta ? await flattenStack(ctx, s) : archived;
+    s.image = assembleLayeredImage({ architecture: s.architecture!, layers: [served] });
+    ctx.log.info(`Image ${s.image.manifest.digest}: layer ${served.digest}, diff_id ${served.diffId}`);
   },
 };
+
+/** The stack as one layer, for smolvm's pack (see oci/flatten.ts): the listed paths, each from the topmost layer that has it. */
+async function flattenStack(ctx: StepContext, s: FreezeState): Promise<LayerFile> {
+  // Beside where the archive arrived: the layer store's disk, not a temp folder that may be in memory.
+  const file = join(dirname(s.archive!), 'flattened.tar');
+  const listed = s.listing!.entries;
+  const stack = s.layers!.map((l) => ({ file: l.file, compression: layerCompression(l.mediaType), zstd: s.hostZstd }));
+  const digests = await flattenLayers(stack, file, { keep: (name) => listed.has(name), signal: ctx.signal });
+  ctx.log.info(`  flattened ${s.layers!.length} layers into one of ${formatBytes(digests.size)} for the pack`);
+  return { ...digests, file, mediaType: MEDIA_TYPE.tarLayer };
+}
+
+/** The last snapshot's layers from the store, then the whiteouts of what was deleted since (made here). */
+async function layersBelow(s: FreezeState): Promise<NonNullable<FreezeState['layers']>> {
+  const { below, changes } = s.delta!;
+  const layers = below.map((l) => ({ ...l, file: s.layerStore.pathOf(l.digest) }));
+  const members = whiteoutMembers(changes);
+  if (members.length === 0) return layers;
+  const tar = emptyFilesTar(members);
+  const digest = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+  const file = await s.layerStore.putBytes(tar, digest);
+  return [...layers, { digest, diffId: digest, size: tar.length, mediaType: MEDIA_TYPE.tarLayer, role: 'whiteouts', file }];
+}
 
 /** Serves the image only while the pack runs: stopped as soon as it ends, and on cancel or failure. */
 export const packFromEndpoint: FreezeStep = {
@@ -96,7 +143,7 @@ export const packFromEndpoint: FreezeStep = {
     const endpoint = await serveImage(s.image!, { pullHost: s.pullHost, credentials, signal: ctx.signal, log: s.toolLog });
     ctx.defer('stop the image endpoint', () => endpoint.close());
     s.pullRef = endpoint.pullReference;
-    s.packEnv = await smolvmPullEnvironment(s.workDir!, endpoint.registryHost, credentials);
+    s.packEnv = await smolvmPullEnvironment(await ensureWorkDir(ctx, s), endpoint.registryHost, credentials);
     try {
       await packSnapshot.run(ctx, s);
     } finally {

@@ -20,6 +20,8 @@ import type { FreezeState, FreezeTools } from './context';
 import { leaveForBotBottle } from './mirror';
 import { describeLeftOut } from './mounts';
 import { describeImage, inspectVm, packFromEndpoint } from './native';
+import { listRootfs } from './incremental';
+import { LayerStore } from '../layerStore';
 import { archiveRootfs, buildImage, copyArchiveOut, keepSnapshot, packSnapshot, probeExec, pushToRegistry, saveImage } from './steps';
 
 export const DOCKER_FREEZE_STEPS: readonly Step<FreezeState>[] = [
@@ -37,6 +39,7 @@ export const DOCKER_FREEZE_STEPS: readonly Step<FreezeState>[] = [
 export const NATIVE_FREEZE_STEPS: readonly Step<FreezeState>[] = [
   probeExec,
   inspectVm,
+  listRootfs,
   archiveRootfs,
   copyArchiveOut,
   describeImage,
@@ -48,6 +51,8 @@ export const NATIVE_FREEZE_STEPS: readonly Step<FreezeState>[] = [
 export interface FreezeOptions {
   signal: AbortSignal;
   onProgress?: (progress: PipelineProgress) => void;
+  /** One full layer even when only what changed could be archived ("Freeze (full)"). */
+  full?: boolean;
 }
 
 /**
@@ -78,9 +83,13 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       imageBuilder,
       compression,
       includeMounts: services.settings.includeMounts ?? false,
+      format: compression,
+      layerStore: new LayerStore(services.store.root),
+      fullRequested: options.full ?? false,
       versions: {},
     };
     log.info(`Freezing ${state.machine} (image builder: ${imageBuilder}, archive: ${compression})`);
+    if (imageBuilder === 'docker') log.info('The docker image builder archives everything each time: incremental freezes are the native builder’s.');
     const steps = imageBuilder === 'docker' ? DOCKER_FREEZE_STEPS : NATIVE_FREEZE_STEPS;
     await runPipeline(steps, state, { signal: options.signal, log, onProgress: options.onProgress });
     const snapshot = await services.store.readSnapshot(slug);

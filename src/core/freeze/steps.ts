@@ -4,11 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { CancelledError, ToolError, UserError } from '../errors';
+import { CancelledError, errorMessage, ToolError, UserError } from '../errors';
 import { formatBytes } from '../format';
-import { fileSize, makeOwnedTempDir } from '../fsutil';
+import { fileSize } from '../fsutil';
 import { COMMITTED_REPOSITORY, committedTag } from '../names';
 import { CLEANUP_TIMEOUT_MS, type Step, type StepContext } from '../pipeline';
 import { IMAGE_TARBALL_NAME, LAUNCHER_NAME, sha256File, type SnapshotRecord } from '../state';
@@ -19,8 +18,10 @@ import { pushTarball } from '../tools/push';
 import { startEphemeralRegistry } from './registry';
 import { parseCopyProgress, SMOLMACHINE_SUFFIX, TRANSFER_CAP_VARIABLE } from '../tools/smolvm';
 import { describeCarried, settingsOf } from '../machineSettings';
-import { hostArchiveName, vmArchivePath, type FreezeState } from './context';
+import { ARCHIVE_EXCLUDES, hostArchiveName, vmArchivePath, VM_FILES_LIST, type ArchiveFormat, type FreezeState } from './context';
 import { archiveExcludes, describeLeftOut, findMounts, mountsLeftOut } from './mounts';
+import { digestGrowingLayer } from '../oci/layer';
+import { ensureWorkDir, stageListing } from './incremental';
 
 type FreezeStep = Step<FreezeState>;
 
@@ -37,11 +38,12 @@ export const probeExec: FreezeStep = {
     });
     if (id.stdout.trim() !== '0') throw notRootError(s.machine, id.stdout.trim());
     s.versions.smolvm = await runTool(s.run, s.tools.smolvm.version(), { signal: ctx.signal }).catch(() => 'unknown');
-    const machine = await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal });
-    s.machineSettings = settingsOf(machine);
+    const status = await runTool(s.run, s.tools.smolvm.status(s.machine), { signal: ctx.signal });
+    s.machineSettings = settingsOf(status);
+    s.machineCreatedAt = status.createdAt?.toISOString();
     ctx.log.info(`  ${s.machine}: ${describeCarried(s.machineSettings)}`);
     for (const lost of s.machineSettings.notCarried) ctx.log.info(`  a resume cannot give back ${lost}`);
-    s.mounts = await findMounts(s, machine.mountCount, ctx.signal);
+    s.mounts = await findMounts(s, status.mountCount, ctx.signal);
     const leftOut = mountsLeftOut(s);
     if (leftOut.length > 0) ctx.log.info(`  left out of the snapshot: ${describeLeftOut(leftOut)}; botBottle.freeze.includeMounts archives them too`);
     else if (s.includeMounts && s.mounts.length > 0) ctx.log.info(`  the snapshot includes the mounted ${s.mounts.map((m) => m.path).join(', ')}, as botBottle.freeze.includeMounts asks`);
@@ -84,9 +86,12 @@ export const archiveRootfs: FreezeStep = {
   weight: 20,
   async run(ctx, s) {
     ctx.defer('remove the archive in the VM', () => removeVmArchive(s));
-    const gzip = s.compression === 'gzip' ? ['--gzip'] : [];
-    const excludes = archiveExcludes(s).map((pattern) => `--exclude=${pattern}`);
-    const tar = ['tar', '--create', ...gzip, ...excludes, `--file=${vmArchivePath(s.compression)}`, '--directory=/', '.'];
+    const tar = archiveCommand({
+      archive: vmArchivePath(s.format),
+      format: s.format,
+      filesFrom: s.delta ? VM_FILES_LIST : undefined,
+      excludes: archiveExcludes(s),
+    });
     // tar exits 1 when files change while it reads them: normal on a live system.
     await runTool(s.run, s.tools.smolvm.exec(s.machine, tar, { okExitCodes: [0, 1] }), { signal: ctx.signal });
   },
@@ -97,21 +102,25 @@ export const copyArchiveOut: FreezeStep = {
   title: 'Copying the archive',
   weight: 10,
   async run(ctx, s) {
-    // The archive lands in the temp folder, and machine cp reads a host path with ":" as a machine.
-    if (tmpdir().includes(':'))
-      throw new UserError(`The temp folder ${tmpdir()} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`);
-    const workDir = await makeOwnedTempDir('vm-commit');
-    ctx.defer('remove the temp folder', () => rm(workDir, { recursive: true, force: true }));
-    s.workDir = workDir;
-    s.archive = join(workDir, hostArchiveName(s.compression));
+    const folder = await archiveFolder(ctx, s);
+    s.archive = join(folder, hostArchiveName(s.format));
     // smolvm's download progress has no total (src/cli/machine.rs:4989-4992), and its cap is checked while streaming: the size comes from here.
-    const size = await vmFileSize(s, vmArchivePath(s.compression), ctx);
-    if (size !== undefined) await ensureHostRoom(workDir, size);
-    const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.compression) }, { host: s.archive }, { expectedBytes: size });
+    const size = await vmFileSize(s, vmArchivePath(s.format), ctx);
+    if (size !== undefined) await ensureHostRoom(folder, size);
+    const copy = s.tools.smolvm.cp({ machine: s.machine, path: vmArchivePath(s.format) }, { host: s.archive }, { expectedBytes: size });
     const cap = copy.env?.[TRANSFER_CAP_VARIABLE];
     if (cap) ctx.log.info(`  the archive is ${formatBytes(size ?? 0)}: this copy raises smolvm's transfer cap to ${formatBytes(Number(cap))} (${TRANSFER_CAP_VARIABLE}=${cap})`);
     // Never through exec's stdout: it is capped at 11 MiB and unreliable for binary data.
-    await runTool(s.run, copy, { signal: ctx.signal, onLine: (_stream, line) => reportCopy(ctx, line, size) });
+    const copied = runTool(s.run, copy, { signal: ctx.signal, onLine: (_stream, line) => reportCopy(ctx, line, size) });
+    // The native path digests the archive as it arrives, so that describing the image reads nothing again.
+    const digests = s.imageBuilder === 'native'
+      ? digestGrowingLayer(s.archive, { compression: s.format, zstd: s.hostZstd, until: copied, signal: ctx.signal }).catch((error: unknown) => {
+        ctx.log.info(`  the archive could not be digested as it was copied (${errorMessage(error)}); describing the image reads it once more`);
+        return undefined;
+      })
+      : undefined;
+    await copied;
+    s.archiveDigests = await digests;
     s.archiveBytes = await fileSize(s.archive);
     if (size !== undefined && s.archiveBytes !== size) throw new Error(`smolvm machine cp wrote ${s.archiveBytes ?? 'no'} bytes of the ${size}-byte archive to ${s.archive}.`);
     await removeVmArchive(s);
@@ -124,8 +133,8 @@ async function ensureHostRoom(dir: string, archiveBytes: number): Promise<void> 
   const free = stats.bavail * stats.bsize;
   if (free >= archiveBytes + HOST_ROOM_MARGIN_BYTES) return;
   throw new UserError(
-    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the temp folder ${dirname(dir)} has ${formatBytes(free)} free. ` +
-      'Nothing was copied. Free some space there, or start VS Code with TMPDIR set to a folder on a disk with more room.',
+    `Not enough free space on this computer for the bottle's archive: it is ${formatBytes(archiveBytes)}, and the disk of ${dirname(dir)} has ${formatBytes(free)} free. ` +
+      'Nothing was copied. Free some space there (it holds the snapshots, or the temp folder).',
   );
 }
 
@@ -210,6 +219,7 @@ export const keepSnapshot: FreezeStep = {
     if (sidecarBytes === undefined) throw new Error(`smolvm pack create did not write ${stagedSidecar}`);
     const sha256 = await sha256File(stagedSidecar, ctx.signal);
     if (ctx.signal.aborted) throw new CancelledError();
+    const listing = await stageListing(s, dirname(s.stagedLauncher!));
     const record: SnapshotRecord = {
       version: 1,
       slug: s.slug,
@@ -221,9 +231,11 @@ export const keepSnapshot: FreezeStep = {
       sha256,
       archiveBytes: s.archiveBytes,
       imageBuilder: s.imageBuilder,
-      compression: s.compression,
+      compression: s.format,
       mountsLeftOut: mountsLeftOut(s),
       machineSettings: s.machineSettings,
+      layers: listing ? s.layers?.map(({ digest, diffId, size, mediaType, role }) => ({ digest, diffId, size, mediaType, role })) : undefined,
+      listing,
       tools: s.versions,
       steps: [...ctx.timings],
     };
@@ -231,9 +243,43 @@ export const keepSnapshot: FreezeStep = {
   },
 };
 
+export interface ArchiveSelection {
+  archive: string;
+  format: ArchiveFormat;
+  /** Only the paths this NUL-separated list names, each without what is below it (the list names that too). */
+  filesFrom?: string;
+  /** What a full archive leaves out, as tar patterns (`./proc`); the listing that chose `filesFrom` left it out already. */
+  excludes?: readonly string[];
+  root?: string;
+}
+
+/**
+ * The tar that archives the root filesystem, or only the paths an incremental freeze found changed.
+ * A listed path deleted before tar reaches it is passed over: the next freeze's listing deletes it.
+ */
+export function archiveCommand(what: ArchiveSelection): string[] {
+  const gzip = { gzip: ['--gzip'], zstd: ['--use-compress-program=zstd -T0'], none: [] }[what.format];
+  const file = `--file=${what.archive}`;
+  const directory = `--directory=${what.root ?? '/'}`;
+  if (what.filesFrom)
+    return ['tar', '--create', ...gzip, file, directory, '--null', '--verbatim-files-from', '--no-recursion', '--ignore-failed-read', `--files-from=${what.filesFrom}`];
+  return ['tar', '--create', ...gzip, ...(what.excludes ?? ARCHIVE_EXCLUDES).map((dir) => `--exclude=${dir}`), file, directory, '.'];
+}
+
+/**
+ * The native path copies the archive into the layer store's file system, so that keeping it as a
+ * layer is a rename; a store whose path has ":" (machine cp would misread it) gets the temp folder.
+ */
+async function archiveFolder(ctx: StepContext, s: FreezeState): Promise<string> {
+  if (s.imageBuilder !== 'native' || s.layerStore.dir.includes(':')) return ensureWorkDir(ctx, s);
+  const incoming = await s.layerStore.makeIncoming();
+  ctx.defer('remove the incoming layer folder', () => rm(incoming, { recursive: true, force: true }));
+  return incoming;
+}
+
 /** Runs after cancel too: no signal, but a time limit. A machine that is gone has no archive left. */
 async function removeVmArchive(s: FreezeState): Promise<void> {
-  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.compression)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
+  await runTool(s.run, s.tools.smolvm.exec(s.machine, ['rm', '-f', vmArchivePath(s.format)]), { timeoutMs: CLEANUP_TIMEOUT_MS });
 }
 
 /**
