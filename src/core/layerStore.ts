@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeFsError, UserError } from './errors';
-import type { SnapshotRecord } from './state';
+import type { SnapshotRecord, StateStore } from './state';
 
 export const LAYER_STORE_DIR = '.layers';
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
@@ -103,4 +103,32 @@ export class LayerStore {
 /** The layers the given snapshot records refer to: what prune must keep. */
 export function layersReferencedBy(records: readonly (SnapshotRecord | undefined)[]): Set<string> {
   return new Set(records.flatMap((record) => record?.layers?.map((layer) => layer.digest) ?? []));
+}
+
+/** Every snapshot record under the state root: each bottle's newest and its history. */
+async function allRecords(store: StateStore): Promise<(SnapshotRecord | undefined)[]> {
+  const records: (SnapshotRecord | undefined)[] = [];
+  for (const slug of await store.listSlugs()) {
+    records.push((await store.readSnapshot(slug))?.record);
+    for (const entry of await store.readHistory(slug)) records.push(entry.record);
+  }
+  return records;
+}
+
+/**
+ * Removes the layers of snapshots that are gone (`gone`: their records) once no snapshot left refers
+ * to them. Only those: a layer a freeze running meanwhile has put but not yet recorded is never one.
+ */
+export async function dropLayersOf(store: StateStore, gone: readonly (SnapshotRecord | undefined)[]): Promise<string[]> {
+  const candidates = layersReferencedBy(gone);
+  if (candidates.size === 0) return [];
+  const kept = layersReferencedBy(await allRecords(store));
+  const layers = new LayerStore(store.root);
+  const removed: string[] = [];
+  for (const digest of candidates) {
+    if (kept.has(digest)) continue;
+    await rm(layers.pathOf(digest), { force: true });
+    removed.push(digest);
+  }
+  return removed;
 }

@@ -8,6 +8,7 @@ import { refuseCaseTwin } from './caseClash';
 import { describeFsError, UserError } from './errors';
 import { exists } from './fsutil';
 import { InstallUnfinishedError } from './install';
+import { dropLayersOf } from './layerStore';
 import { validateSlug } from './names';
 import { LAUNCHER_NAME, SIDECAR_NAME, type Snapshot, type SnapshotLabels, type SnapshotRecord, type StateStore } from './state';
 import { SMOLMACHINE_SUFFIX } from './tools/smolvm';
@@ -244,14 +245,20 @@ export async function deleteSnapshot(store: StateStore, target: string | Snapsho
   const slug = typeof target === 'string' ? target : target.slug;
   const historyId = typeof target === 'string' ? undefined : target.historyId;
   return store.withLock(slug, 'delete', async () => {
+    const gone = typeof target === 'string' ? (await store.readSnapshot(slug))?.record : target.record;
+    let result: { newest?: Snapshot; promoted: boolean };
     if (historyId !== undefined) {
       await store.deleteHistoryEntry(slug, historyId).catch((error: unknown) => {
         throw new UserError(`Could not delete that snapshot of ${slug}: ${describeFsError(error)}.`);
       });
-      return { promoted: false };
+      result = { promoted: false };
+    } else {
+      const newest = await store.deleteSnapshot(slug);
+      result = { newest, promoted: newest !== undefined };
     }
-    const newest = await store.deleteSnapshot(slug);
-    return { newest, promoted: newest !== undefined };
+    // The snapshot is gone either way: a layer left behind only costs disk until the next prune.
+    await dropLayersOf(store, [gone]).catch(() => undefined);
+    return result;
   });
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mergeBottles } from '../../src/core/bottles';
 import { newHistoryId, pruneHistory, snapshotsToPrune } from '../../src/core/history';
+import { dropLayersOf, LayerStore } from '../../src/core/layerStore';
 import { HISTORY_ID, InstallUnfinishedError, JOURNAL_NAME, realInstallFs, settleInstall, type InstallFs } from '../../src/core/install';
 import { deleteSnapshot, labelSnapshot } from '../../src/core/snapshots';
 import { StateStore, type Snapshot, type SnapshotRecord } from '../../src/core/state';
@@ -26,7 +27,7 @@ describe('snapshot history', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   /** Freezes `content` into bottle api as the keep step does: staged, recorded, installed. */
-  async function freeze(content: string, minute: number): Promise<void> {
+  async function freeze(content: string, minute: number, layers: string[] = []): Promise<void> {
     const staging = await store.makeStaging('api');
     writeFileSync(join(staging, 'committed-smolmachine.smolmachine'), content);
     writeFileSync(join(staging, 'committed-smolmachine'), `launcher ${content}`);
@@ -34,12 +35,40 @@ describe('snapshot history', () => {
       version: 1, slug: 'api', machine: 'bot-bottle-api', createdAt: new Date(Date.UTC(2026, 10, 29, 10, minute)).toISOString(),
       sidecar: store.sidecarPath('api'), launcher: store.launcherPath('api'), sidecarBytes: content.length, sha256: sha256(content),
       tools: { smolvm: '1.9.3' }, steps: [], machineSettings: { network: false, cpus: 2, labels: {}, notCarried: [] },
+      ...(layers.length ? { layers: layers.map((digest) => ({ digest, diffId: digest, size: 1, mediaType: 'application/vnd.oci.image.layer.v1.tar', role: 'full' as const })) } : {}),
     };
     await store.replaceSnapshot(record, { sidecar: join(staging, 'committed-smolmachine.smolmachine'), launcher: join(staging, 'committed-smolmachine') });
     rmSync(staging, { recursive: true, force: true });
   }
   const contentOf = (snapshot: Snapshot | undefined) => snapshot && readFileSync(snapshot.sidecar, 'utf8');
   const historyContents = async () => (await store.readHistory('api')).map(contentOf);
+
+
+  describe("the layers of snapshots that are gone", () => {
+    const digest = (name: string) => `sha256:${sha256(name)}`;
+    const layerFile = (name: string) => new LayerStore(root).pathOf(digest(name));
+    async function putLayer(name: string): Promise<void> {
+      await new LayerStore(root).putBytes(Buffer.from(name), digest(name));
+    }
+
+    it('are removed once no snapshot of any bottle refers to them, and only those', async () => {
+      for (const name of ['base', 'delta-1', 'delta-2', 'unrecorded']) await putLayer(name);
+      await freeze('one', 1, [digest('base'), digest('delta-1')]);
+      await freeze('two', 2, [digest('base'), digest('delta-2')]);
+      await freeze('three', 3, [digest('base')]);
+      const pruned = await pruneHistory(store, 'api', 2);
+      assert.deepEqual(pruned.map((entry) => entry.record?.sha256), [sha256('one')], 'the oldest entry went');
+      assert.deepEqual(await dropLayersOf(store, pruned.map((entry) => entry.record)), [digest('delta-1')]);
+      assert.ok(!existsSync(layerFile('delta-1')));
+      for (const name of ['base', 'delta-2', 'unrecorded']) assert.ok(existsSync(layerFile(name)), `${name} is kept`);
+
+      const [entry] = await store.readHistory('api');
+      await deleteSnapshot(store, entry);
+      assert.ok(!existsSync(layerFile('delta-2')), 'deleting a snapshot drops its own layers');
+      assert.ok(existsSync(layerFile('base')), 'the newest still uses base');
+      assert.ok(existsSync(layerFile('unrecorded')), 'a layer no gone snapshot named is never touched (a freeze may be putting it)');
+    });
+  });
 
   describe('the record format', () => {
     it('keeps the snapshot a freeze replaces as history/<time>-<random>/ with its own three files, record and modes unchanged', async () => {

@@ -15,6 +15,7 @@ import type { Snapshot } from '../state';
 import { choosePusher, findExecutable } from '../executables';
 import { errorMessage } from '../errors';
 import { pruneHistory } from '../history';
+import { dropLayersOf } from '../layerStore';
 import { DEFAULT_SETTINGS, type Compression, type ImageBuilder, type ImageBuilderChoice } from '../settings';
 import type { FreezeState, FreezeTools } from './context';
 import { leaveForBotBottle } from './mirror';
@@ -110,6 +111,8 @@ async function pruneAfterFreeze(services: Services, slug: string): Promise<void>
   try {
     const pruned = await pruneHistory(services.store, slug, keep);
     if (pruned.length) services.logs.main.info(`Pruned ${pruned.length} older snapshot(s) of ${slug} (botBottle.snapshots.keep is ${keep}): ${pruned.map((s) => s.historyId).join(', ')}`);
+    const layers = await dropLayersOf(services.store, pruned.map((s) => s.record));
+    if (layers.length) services.logs.main.info(`Removed ${layers.length} layer(s) that no snapshot uses any more.`);
   } catch (error) {
     services.logs.main.warn(`Could not prune the older snapshots of ${slug}: ${errorMessage(error)}`);
   }
