@@ -3,11 +3,11 @@
  * own data folder, a podman-backed docker, Distribution's registry and skopeo on PATH, and the
  * core's Services pointed at them, as the extension would build them.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryLog } from '../support/memoryLog';
 import { Services } from '../../src/core/services';
@@ -81,6 +81,33 @@ export async function startWorld(label: string): Promise<World> {
     },
   };
   return world;
+}
+
+/**
+ * Leaves in a bottle's root filesystem only `tools` (in /usr/bin, with the links among them) and
+ * the libraries they load. Every freeze archives, compresses, copies and packs the whole tree: a
+ * test that never looks at the other files need not pay for them.
+ */
+export function keepOnlyTools(rootfs: string, tools: readonly string[]): void {
+  const bin = join(rootfs, 'usr/bin');
+  const kept = new Set<string>();
+  for (let name of tools) {
+    kept.add(name);
+    while (lstatSync(join(bin, name)).isSymbolicLink()) kept.add((name = basename(readlinkSync(join(bin, name)))));
+  }
+  for (const name of readdirSync(bin)) if (!kept.has(name)) rmSync(join(bin, name));
+  const libraries = new Set([...kept].flatMap((name) => librariesOf(join(bin, name))));
+  for (const dir of ['usr/lib', 'usr/lib64']) {
+    for (const entry of readdirSync(join(rootfs, dir), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile() && !libraries.has(entry.name)) rmSync(join(entry.parentPath, entry.name));
+    }
+  }
+}
+
+/** The file names of the libraries `ldd` says `binary` loads. */
+function librariesOf(binary: string): string[] {
+  const out = spawnSync('ldd', [binary], { encoding: 'utf8' }).stdout ?? '';
+  return [...out.matchAll(/(\/\S+)\s+\(0x/g)].map((match) => basename(match[1]));
 }
 
 function setEnv(env: Record<string, string>): () => void {
