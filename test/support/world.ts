@@ -18,6 +18,12 @@ import { ensureSimBuilt } from './sim';
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const SIM_BIN = join(REPO, 'test', 'sim', 'bin', 'smolvm');
 
+/**
+ * What freeze and resume run in a bottle (and the stand-in's `sh`), and what these tests run in
+ * one themselves: a bottle needs no other program (see keepOnlyTools).
+ */
+export const BOTTLE_TOOLS: readonly string[] = ['sh', 'id', 'tar', 'gzip', 'rm', 'stat', 'uname', 'du', 'df', 'mkdir', 'chown', 'chmod', 'ln', 'touch', 'sleep'];
+
 /** The top-level folders a freeze leaves out. */
 export const EXCLUDED_TOP = ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp'];
 
@@ -33,7 +39,8 @@ export interface World {
   services(overrides?: Partial<CoreSettings>): Services;
   /** Runs the stand-in directly (test set-up, not the code under test). */
   sim(...args: string[]): string;
-  createRunningBottle(slug: string): string;
+  /** A running `bot-bottle-<slug>` holding only BOTTLE_TOOLS, or the whole base root filesystem. */
+  createRunningBottle(slug: string, options?: { wholeRootfs?: boolean }): string;
   rootfs(machine: string): string;
   /** Environment changes a test wants for a while (fault injection); returns the undo. */
   withEnv(env: Record<string, string>): () => void;
@@ -66,9 +73,10 @@ export async function startWorld(label: string): Promise<World> {
         { main: log, tools: toolLog },
       ),
     sim: (...args) => execFileSync(SIM_BIN, args, { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
-    createRunningBottle(slug) {
+    createRunningBottle(slug, options = {}) {
       const machine = `bot-bottle-${slug}`;
       world.sim('machine', 'create', '--name', machine, '--image', 'node:22');
+      if (!options.wholeRootfs) keepOnlyTools(world.rootfs(machine), BOTTLE_TOOLS);
       world.sim('machine', 'start', '--name', machine);
       return machine;
     },
