@@ -105,9 +105,9 @@ export function keepOnlyTools(rootfs: string, tools: readonly string[]): void {
   }
   for (const name of readdirSync(bin)) if (!kept.has(name)) rmSync(join(bin, name));
   const libraries = new Set([...kept].flatMap((name) => librariesOf(join(bin, name))));
-  for (const dir of ['usr/lib', 'usr/lib64']) {
-    for (const entry of readdirSync(join(rootfs, dir), { recursive: true, withFileTypes: true })) {
-      if (entry.isFile() && !libraries.has(entry.name)) rmSync(join(entry.parentPath, entry.name));
+  for (const dir of ['usr/lib', 'usr/lib64'].map((d) => join(rootfs, d))) {
+    for (const path of (readdirSync(dir, { recursive: true }) as string[]).map((p) => join(dir, p))) {
+      if (lstatSync(path).isFile() && !libraries.has(basename(path))) rmSync(path);
     }
   }
 }
