@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
+import { ownerOfTempDir } from '../../src/core/fsutil';
 import type { PipelineProgress } from '../../src/core/pipeline';
 import { describeTree, EXCLUDED_TOP, processesMentioning, sha256, startWorld, type World } from '../support/world';
 
@@ -43,7 +44,8 @@ describe('freeze through real parts, docker image path (stand-in smolvm, tar, do
 
     // Nothing left behind: no archive in the VM, no temp folder, no image tarball, no registry.
     assert.ok(!existsSync(`${world.rootfs(machine)}/${VM_ARCHIVE}`), 'the archive in the VM is removed');
-    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('bot-bottle-') && !tempBefore.includes(n)), []);
+    // Only this process's temp folders (their names carry its pid): other runs make theirs meanwhile.
+    assert.deepEqual(readdirSync(tmpdir()).filter((n) => ownerOfTempDir(n) === process.pid && !tempBefore.includes(n)), []);
     assert.deepEqual(readdirSync(`${world.stateRoot}/alpha`).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
     assert.deepEqual(processesMentioning('registry serve').filter((l) => l.includes('bot-bottle-registry')), []);
     for (const line of ['tar --create --gzip', 'build --tag bot-bottle-committed-alpha:latest', 'pack create --image 127.0.0.1:']) {

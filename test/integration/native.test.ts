@@ -183,7 +183,8 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
   });
 
   it('reports the copy as a percentage of the archive’s size, which smolvm’s download progress lacks (src/cli/machine.rs:4989-4992), and raises smolvm’s transfer cap for its own copy when the archive is over it (src/agent/client.rs:2205-2260, 2630-2635)', async () => {
-    world.createRunningBottle('progress');
+    // The whole root filesystem: a smaller archive is copied before a second progress line comes.
+    world.createRunningBottle('progress', { wholeRootfs: true });
     // The stand-in caps downloads as smolvm does; a cap below this archive stands in for a root over 4 GiB.
     const lowCap = 1024 * 1024;
     const undo = world.withEnv({ SMOLVM_SIM_CP_RATE: `${4 * 1024 * 1024}@bot-bottle-progress`, SMOLVM_FILE_TRANSFER_MAX_BYTES: String(lowCap) });

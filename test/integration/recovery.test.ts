@@ -5,11 +5,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freezeBottle } from '../../src/core/freeze/smolmachines';
+import { ownerOfTempDir } from '../../src/core/fsutil';
 import { recoverInterruptedWork } from '../../src/core/recovery';
 import type { CoreSettings } from '../../src/core/settings';
 import { runTool } from '../../src/core/run';
 import { COMMITTED_LABEL, imageLabel, labelledImageIds } from '../../src/core/tools/docker';
-import { groupAlive } from '../support/processes';
+import { groupAlive, isAlive } from '../support/processes';
 import { processesMentioning, REPO, sha256, startWorld, type World } from '../support/world';
 
 /** Runs a freeze in another process and SIGKILLs it as `step` begins, as a crash would; returns its pid. */
@@ -66,7 +67,9 @@ describe('recovery after a crash mid-freeze', function () {
     await world?.stop();
   });
 
-  const ownedTemp = () => readdirSync(tmpdir()).filter((n) => /^bot-bottle-[a-z-]+\.\d+\./.test(n));
+  // Temp folders of processes that are gone (the crashed freeze's): other runs' live ones are theirs.
+  const leftBehind = (pid: number | undefined) => pid !== undefined && !isAlive(pid);
+  const ownedTemp = () => readdirSync(tmpdir()).filter((n) => leftBehind(ownerOfTempDir(n)));
 
   it('cleans the lock, the temp folder and the archive in the VM of a freeze killed while copying', async () => {
     // Slow copies rather than a delay before each: the native path's listing is copied out first, and must get through.

@@ -3,11 +3,11 @@
  * own data folder, a podman-backed docker, Distribution's registry and skopeo on PATH, and the
  * core's Services pointed at them, as the extension would build them.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryLog } from '../support/memoryLog';
 import { Services } from '../../src/core/services';
@@ -17,6 +17,15 @@ import { ensureSimBuilt } from './sim';
 
 export const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const SIM_BIN = join(REPO, 'test', 'sim', 'bin', 'smolvm');
+
+/**
+ * What freeze and resume run in a bottle (and the stand-in's `sh`), and what these tests run in
+ * one themselves: a bottle needs no other program (see keepOnlyTools).
+ */
+export const BOTTLE_TOOLS: readonly string[] = [
+  'sh', 'id', 'tar', 'gzip', 'zstd', 'rm', 'stat', 'uname', 'du', 'df', 'mkdir', 'chown', 'chmod', 'cat', 'find', 'grep', 'date',
+  'ln', 'touch', 'sleep',
+];
 
 /** The top-level folders a freeze leaves out. */
 export const EXCLUDED_TOP = ['proc', 'sys', 'dev', 'run', 'tmp', 'var/tmp'];
@@ -33,7 +42,8 @@ export interface World {
   services(overrides?: Partial<CoreSettings>): Services;
   /** Runs the stand-in directly (test set-up, not the code under test). */
   sim(...args: string[]): string;
-  createRunningBottle(slug: string): string;
+  /** A running `bot-bottle-<slug>` holding only BOTTLE_TOOLS, or the whole base root filesystem. */
+  createRunningBottle(slug: string, options?: { wholeRootfs?: boolean }): string;
   rootfs(machine: string): string;
   /** Environment changes a test wants for a while (fault injection); returns the undo. */
   withEnv(env: Record<string, string>): () => void;
@@ -66,9 +76,10 @@ export async function startWorld(label: string): Promise<World> {
         { main: log, tools: toolLog },
       ),
     sim: (...args) => execFileSync(SIM_BIN, args, { encoding: 'utf8', env: process.env, stdio: ['ignore', 'pipe', 'pipe'] }),
-    createRunningBottle(slug) {
+    createRunningBottle(slug, options = {}) {
       const machine = `bot-bottle-${slug}`;
       world.sim('machine', 'create', '--name', machine, '--image', 'node:22');
+      if (!options.wholeRootfs) keepOnlyTools(world.rootfs(machine), BOTTLE_TOOLS);
       world.sim('machine', 'start', '--name', machine);
       return machine;
     },
@@ -81,6 +92,34 @@ export async function startWorld(label: string): Promise<World> {
     },
   };
   return world;
+}
+
+/**
+ * Leaves in a bottle's root filesystem only `tools` (those of them it has, in /usr/bin, with the
+ * links among them) and the libraries they load: a tool it lacks stays missing, so every probe
+ * (zstd, GNU find) answers as in the whole root filesystem. Every freeze archives, compresses, copies and packs the whole tree: a
+ * test that never looks at the other files need not pay for them.
+ */
+export function keepOnlyTools(rootfs: string, tools: readonly string[]): void {
+  const bin = join(rootfs, 'usr/bin');
+  const kept = new Set<string>();
+  for (let name of tools.filter((tool) => existsSync(join(bin, tool)))) {
+    kept.add(name);
+    while (lstatSync(join(bin, name)).isSymbolicLink()) kept.add((name = basename(readlinkSync(join(bin, name)))));
+  }
+  for (const name of readdirSync(bin)) if (!kept.has(name)) rmSync(join(bin, name));
+  const libraries = new Set([...kept].flatMap((name) => librariesOf(join(bin, name))));
+  for (const dir of ['usr/lib', 'usr/lib64'].map((d) => join(rootfs, d))) {
+    for (const path of (readdirSync(dir, { recursive: true }) as string[]).map((p) => join(dir, p))) {
+      if (lstatSync(path).isFile() && !libraries.has(basename(path))) rmSync(path);
+    }
+  }
+}
+
+/** The file names of the libraries `ldd` says `binary` loads. */
+function librariesOf(binary: string): string[] {
+  const out = spawnSync('ldd', [binary], { encoding: 'utf8' }).stdout ?? '';
+  return [...out.matchAll(/(\/\S+)\s+\(0x/g)].map((match) => basename(match[1]));
 }
 
 function setEnv(env: Record<string, string>): () => void {
