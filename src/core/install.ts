@@ -14,7 +14,7 @@
  * once the install is committed, and stays untouched when the install is rolled back.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { exists } from './fsutil';
 
@@ -99,6 +99,8 @@ export async function installStaged(dir: string, staging: string, names: readonl
     const settled = await settleInstall(dir, fs).catch((undoError: unknown) => {
       throw new InstallUnfinishedError(dir, error, undoError);
     });
+    // A history folder this install made for the old set goes with it when the install went back.
+    if (settled === 'back' && journal.keepPrevious) await rmdir(join(dir, HISTORY_DIR)).catch(() => undefined);
     // Only a flush after the commit point failed: the new set is live, the install done.
     if (settled !== 'forward') throw error;
     return;

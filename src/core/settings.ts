@@ -34,6 +34,8 @@ export interface CoreSettings {
   snapshotsKeep?: number;
   /** Whether a freeze archives the host folders mounted into the bottle (`-v`); default false. */
   includeMounts?: boolean;
+  /** Later freezes archive only what changed (native image builder). Off until a delta freeze is trusted everywhere. */
+  incremental?: boolean;
 }
 
 /** Everything, the view's own settings included. */
@@ -58,6 +60,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   compression: 'gzip',
   snapshotsKeep: 5,
   includeMounts: false,
+  incremental: false,
   refreshInterval: 10,
   statusBarEnabled: true,
   shell: LOGIN_SHELL,

@@ -20,6 +20,7 @@ export function readSettings(): Settings {
     compression: oneOf(COMPRESSIONS, config.get<string>('freeze.compression'), DEFAULT_SETTINGS.compression),
     snapshotsKeep: wholeAtLeastZero(config.get<number>('snapshots.keep'), DEFAULT_SETTINGS.snapshotsKeep),
     includeMounts: config.get<boolean>('freeze.includeMounts', DEFAULT_SETTINGS.includeMounts) === true,
+    incremental: config.get<boolean>('freeze.incremental', DEFAULT_SETTINGS.incremental) === true,
   };
 }
 

@@ -12,23 +12,12 @@ import { startContainerService, type ContainerService } from '../support/contain
 import { isAlive, waitFor } from '../support/processes';
 import { readSimLog, type LoggedCall } from '../support/sim';
 import { describeTree } from '../support/world';
-import { dismissToasts, extensionLog, ROOT, rowMenu, useWorkbench, waitForToast, type Workbench } from './support';
+import { dismissToasts, expand, extensionLog, hoverRow, rowMenu, useWorkbench, waitForToast, widenSidebar, type Workbench } from './support';
 
-const README_SHOTS = join(ROOT, 'media', 'screenshots');
 /** What bot-bottle would have written for the demo bottle: the view shows its label. */
 const DEMO_API_METADATA = Buffer.from('{"label": "Fix the login", "backend": "smolmachines", "future_key": [1]}\n');
 const botBottleDir = (env: Record<string, string>, slug: string) => join(env.HOME!, '.bot-bottle', 'state', slug);
 
-/**
- * Takes a screenshot into out/screenshots; with UPDATE_README_SCREENSHOTS=1 also into
- * media/screenshots, the README's pictures (so that a test run leaves the tree clean).
- */
-async function readmeShot(shot: Promise<string>, name: string): Promise<void> {
-  const path = await shot;
-  if (process.env.UPDATE_README_SCREENSHOTS !== '1') return;
-  mkdirSync(README_SHOTS, { recursive: true });
-  copyFileSync(path, join(README_SHOTS, `${name}.png`));
-}
 
 /** The `machine create` calls the stand-in logged. */
 function creates(simLog: string): LoggedCall[] {
@@ -67,26 +56,7 @@ async function useSetting(w: Workbench, key: string, value: unknown): Promise<vo
   }
 }
 
-/** Drags the sidebar's edge so that rows show their whole description. */
-async function widenSidebar(page: Page, width: number): Promise<void> {
-  const box = await page.locator('.part.sidebar').boundingBox();
-  assert.ok(box, 'the sidebar is open');
-  const edge = { x: box.x + box.width + 1, y: box.y + box.height / 2 };
-  await page.mouse.move(edge.x, edge.y);
-  await page.mouse.down();
-  await page.mouse.move(box.x + width, edge.y, { steps: 10 });
-  await page.mouse.up();
-}
 
-/** Rests the mouse on a row, moving over it as a person would: a tree row's tooltip opens on mouse movement. */
-async function hoverRow(page: Page, row: RegExp): Promise<void> {
-  await page.mouse.move(900, 500);
-  const box = await treeItem(page, row).boundingBox();
-  assert.ok(box, `the row ${row} is on screen`);
-  await page.mouse.move(box.x + 40, box.y + box.height / 2, { steps: 5 });
-  await page.waitForTimeout(300);
-  await page.mouse.move(box.x + 60, box.y + box.height / 2, { steps: 10 });
-}
 
 /** The stand-in's call of `verb` (`exec`, `cp`, ...) on `machine` that is still running, once there is one. */
 async function runningCall(simLog: string, verb: string, machine: string, ms = 60_000): Promise<LoggedCall> {
@@ -108,12 +78,6 @@ async function newBottle(w: Workbench, slug: string): Promise<string> {
 /** The temp folders the extension makes (`bot-bottle-<label>.<pid>.*`, src/core/fsutil.ts) in the workbench's TMPDIR. */
 const extensionTempFolders = (tmp: string) => readdirSync(tmp).filter((name) => name.startsWith('bot-bottle-')).sort();
 
-/** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
-async function expand(page: Page, row: RegExp): Promise<void> {
-  const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
-  await item.waitFor({ timeout: 30_000 });
-  if ((await item.getAttribute('aria-expanded')) === 'false') await item.locator('.monaco-tl-twistie').click();
-}
 
 
 
@@ -180,7 +144,7 @@ describe('the Bottles view in a real VS Code', function () {
     const progress = await waitForToast(page, /Freezing demo-api.*\(\d\/\d\)/s, 60_000);
     assert.match(progress, /(Checking that the bottle answers|Archiving the root filesystem|Copying the archive) \(\d\/9\)/);
     await treeItem(page, /^demo-api.*Copying the archive/).waitFor({ timeout: 30_000 });
-    await readmeShot(wb().screenshot('freeze-progress'), 'freeze-progress');
+    await wb().screenshot('freeze-progress');
 
     const done = await waitForToast(page, /Froze demo-api: a .* snapshot\./);
     assert.match(done, /Reveal/);
@@ -188,7 +152,7 @@ describe('the Bottles view in a real VS Code', function () {
     await expand(page, /^demo-api/);
     await treeItem(page, /^Snapshot of demo-api, \d{4}-\d\d-\d\d \d\d:\d\d, [\d.]+ [KM]?B$/).waitFor({ timeout: 30_000 });
     await page.mouse.move(900, 500);
-    await readmeShot(wb().screenshot('freeze-done'), 'freeze-done');
+    await wb().screenshot('freeze-done');
 
     // Left where `bot-bottle resume demo-api` looks, bot-bottle's own metadata.json as it was.
     const named = readFileSync(join(botBottleDir(wb().env, 'demo-api'), 'committed-image'), 'utf8');
@@ -199,7 +163,7 @@ describe('the Bottles view in a real VS Code', function () {
 
     const shown = await outputText(page, 'Bot Bottle: Tools');
     assert.match(shown, /docker rmi bot-bottle-committed-demo-api:latest/, 'the Tools channel shows the end of the freeze: its cleanup');
-    await readmeShot(wb().screenshot('tools-log'), 'tools-log');
+    await wb().screenshot('tools-log');
     await dismissToasts(page);
   });
 
@@ -364,7 +328,7 @@ describe('the Bottles view in a real VS Code', function () {
     wb().smolvm('machine', 'delete', '--name', 'bot-bottle-demo-docs', '-f');
     await runCommand(page, 'Bot Bottle: Refresh');
     await treeItem(page, /^demo-docs, snapshot,/).waitFor({ timeout: 30_000 });
-    await readmeShot(wb().screenshot('tree'), 'tree');
+    await wb().screenshot('tree');
     const createsBefore = creates(simLog).length;
     await rowMenu(page, simLog, /^demo-docs/, 'Resume Bottle');
     const dialog = page.locator('.monaco-dialog-box');
@@ -429,7 +393,7 @@ describe('the Bottles view in a real VS Code', function () {
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 30_000 });
     assert.match(await dialog.innerText(), /Delete the snapshot of demo-api\?/);
-    await readmeShot(wb().screenshot('delete-confirm'), 'delete-confirm');
+    await wb().screenshot('delete-confirm');
     assert.equal(await dialog.locator('.dialog-buttons .monaco-button:not(.secondary)').innerText(), 'Export First…', 'the default button is not the destructive one');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     assert.ok(existsSync(sidecar), 'Cancel keeps the snapshot');
@@ -480,7 +444,7 @@ describe('the Bottles view in a real VS Code', function () {
     await page.locator('.workbench-hover').filter({ hasText: /Snapshots: [\d.]+ [KMG]?B on disk \(2 kept\)/ }).first().waitFor({ timeout: 10_000 });
     await hoverRow(page, pinnedRow);
     await page.locator('.workbench-hover').filter({ hasText: 'Note: before the agent ran' }).first().waitFor({ timeout: 10_000 });
-    await readmeShot(wb().screenshot('history'), 'history');
+    await wb().screenshot('history');
     await page.mouse.move(900, 500);
 
     wb().smolvm('machine', 'stop', '--name', machine);
@@ -490,7 +454,7 @@ describe('the Bottles view in a real VS Code', function () {
     await runCommand(page, 'Bot Bottle: Resume Bottle from Snapshot…');
     const pick = page.locator('.quick-input-widget .monaco-list-row').filter({ hasText: 'before the agent ran' }).first();
     await pick.waitFor({ timeout: 30_000 });
-    await readmeShot(wb().screenshot('history-picker'), 'history-picker');
+    await wb().screenshot('history-picker');
     await pick.click();
     const dialog = page.locator('.monaco-dialog-box');
     await dialog.waitFor({ timeout: 30_000 });
@@ -513,6 +477,6 @@ describe('when smolvm is not found', () => {
     await welcome.getByText('smolvm was not found').waitFor({ timeout: 60_000 });
     await welcome.getByRole('button', { name: 'Set smolvm Path' }).waitFor();
     await welcome.getByRole('button', { name: 'Install smolvm' }).waitFor();
-    await readmeShot(wb().screenshot('smolvm-missing'), 'smolvm-missing');
+    await wb().screenshot('smolvm-missing');
   });
 });

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { contextMenu, launchBrowser, openWorkbench, screenshot, type BrowserSession } from '../vscode/browser';
+import { contextMenu, launchBrowser, openWorkbench, screenshot, treeItem, type BrowserSession } from '../vscode/browser';
 import { isAlive } from '../support/processes';
 import { readSimLog } from '../support/sim';
 import { installVsix, repoRoot, startCodeServer, type CodeServer, type SettingsFiles } from '../vscode/codeServer';
@@ -244,6 +244,34 @@ export async function rowMenu(page: Page, simLog: string, row: RegExp, item: str
     }
   }
   await contextMenu(page, row, item);
+}
+
+/** Drags the sidebar's edge so that rows show their whole description. */
+export async function widenSidebar(page: Page, width: number): Promise<void> {
+  const box = await page.locator('.part.sidebar').boundingBox();
+  if (!box) throw new Error('the sidebar is not open');
+  const edge = { x: box.x + box.width + 1, y: box.y + box.height / 2 };
+  await page.mouse.move(edge.x, edge.y);
+  await page.mouse.down();
+  await page.mouse.move(box.x + width, edge.y, { steps: 10 });
+  await page.mouse.up();
+}
+
+/** Rests the mouse on a row, moving over it as a person would: a tree row's tooltip opens on mouse movement. */
+export async function hoverRow(page: Page, row: RegExp): Promise<void> {
+  await page.mouse.move(900, 500);
+  const box = await treeItem(page, row).boundingBox();
+  if (!box) throw new Error(`the row ${row} is not on screen`);
+  await page.mouse.move(box.x + 40, box.y + box.height / 2, { steps: 5 });
+  await page.waitForTimeout(300);
+  await page.mouse.move(box.x + 60, box.y + box.height / 2, { steps: 10 });
+}
+
+/** Expands a row once it has children (the tree re-renders it as collapsible after a refresh). */
+export async function expand(page: Page, row: RegExp): Promise<void> {
+  const item = page.getByRole('treeitem', { name: row }).and(page.locator('[aria-expanded]')).first();
+  await item.waitFor({ timeout: 30_000 });
+  if ((await item.getAttribute('aria-expanded')) === 'false') await item.locator('.monaco-tl-twistie').click();
 }
 
 /** Processes still alive in the process groups of the code-servers and Chromiums started here. */

@@ -286,13 +286,13 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
   it('freezes again with only what changed, stacked on the last snapshot’s layers and flattened for the pack, to the tree the bottle has', async () => {
     const machine = world.createRunningBottle('delta');
     world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c', 'mkdir -p /opt/gone /opt/was-dir && echo a > /opt/gone/a && echo b > /opt/was-dir/b && ln -s gone /opt/link');
-    const first = await freezeBottle(services(), 'delta', { signal: signal() });
+    const first = await freezeBottle(services({ incremental: true }), 'delta', { signal: signal() });
     assert.deepEqual(first.record?.layers?.map((l) => l.role), ['full']);
     assert.equal(first.record?.listing?.machine, machine);
     world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c',
       'echo changed >> /home/node/notes.txt && rm -rf /opt/gone /opt/was-dir && echo now-a-file > /opt/was-dir && ln -sfn elsewhere /opt/link && mkdir -p "/srv/new dir" && echo x > "/srv/new dir/f" && chown -R 1000:1000 /srv && chmod 0700 /home/node');
     const logFrom = world.toolLog.lines.length;
-    const second = await freezeBottle(services(), 'delta', { signal: signal() });
+    const second = await freezeBottle(services({ incremental: true }), 'delta', { signal: signal() });
     assert.deepEqual(second.record?.layers?.map((l) => l.role), ['full', 'whiteouts', 'delta']);
     assert.equal(second.record?.layers?.[0].digest, first.record?.layers?.[0].digest, 'the full layer is shared, not archived again');
     assert.ok(second.record!.layers![2].size < first.record!.layers![0].size / 10, 'the delta is small');

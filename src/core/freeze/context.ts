@@ -63,6 +63,8 @@ export interface FreezeState {
   readonly compression: Compression;
   /** Whether the archive holds the host folders mounted into the bottle; left out unless true. */
   readonly includeMounts?: boolean;
+  /** botBottle.freeze.incremental: list the tree, and archive only what changed when the last snapshot allows. */
+  readonly incremental?: boolean;
   /** The archive's compression: `compression`, or zstd (native path) when the bottle and this host have it. */
   format: ArchiveFormat;
   /** zstd on this host, to read zstd layers (native path). */

@@ -30,6 +30,10 @@ export const listRootfs: FreezeStep = {
   title: 'Listing what changed',
   weight: 3,
   async run(ctx, s) {
+    if (!s.incremental) {
+      ctx.log.info('  full freeze: incremental freezes are off (botBottle.freeze.incremental)');
+      return;
+    }
     await ensureWorkDir(ctx, s);
     ctx.defer('remove the listing in the VM', () => removeInVm(s, [VM_LISTING, VM_FILES_LIST]));
     // Listed before the archive: whatever changes after this is newer than the listing, so the next freeze takes it.

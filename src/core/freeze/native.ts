@@ -37,7 +37,9 @@ export const inspectVm: FreezeStep = {
     s.architecture = ociArchitecture(uname.stdout);
     if (s.compression === 'none') await ensureRoomForPlainArchive(s, ctx.signal);
     s.hostZstd = findOnPath('zstd');
-    if (s.compression === 'gzip' && s.hostZstd && (await guestHasZstd(s, ctx.signal))) s.format = 'zstd';
+    // Not with incremental freezes: a delta on a zstd base came out as large as a full layer (the
+    // native integration test), for a reason not yet found.
+    if (!s.incremental && s.compression === 'gzip' && s.hostZstd && (await guestHasZstd(s, ctx.signal))) s.format = 'zstd';
     ctx.log.info(`  archive: ${s.format === 'zstd' ? 'zstd -T0 (the bottle and this host have zstd)' : s.format}`);
   },
 };

@@ -84,6 +84,7 @@ export async function freezeBottle(services: Services, slug: string, options: Fr
       imageBuilder,
       compression,
       includeMounts: services.settings.includeMounts ?? false,
+      incremental: services.settings.incremental ?? false,
       format: compression,
       layerStore: new LayerStore(services.store.root),
       fullRequested: options.full ?? false,
