@@ -2,7 +2,7 @@
 // real VS Code — the packaged extension in code-server, driven through Chromium, with the smolvm
 // stand-in's demo bottles and no test names or paths in view. Not part of `npm test`: run it when
 // the UI changes, look at every picture, and commit them.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { contextMenu, openView, treeItem, waitForViewContent } from '../../vscode/browser';
@@ -14,6 +14,9 @@ const METADATA: Record<string, object> = {
   'demo-api': { label: 'Fix the login flow', agent_name: 'claude', backend: 'smolmachines' },
   'demo-web': { label: 'Upgrade to React 19', agent_name: 'claude', backend: 'smolmachines' },
 };
+/** The state folder a user named `you` would have (made for the run, and removed after it when it was not there). */
+const DEMO_HOME = '/home/you';
+const DEMO_STATE = `${DEMO_HOME}/.local/state/bot-bottle/bottles`;
 const WEB_TAR_ERROR = 'tar: /var/tmp/.bot-bottle-commit.tar.gz: Cannot write: No space left on device';
 
 async function shoot(wb: Workbench, name: string): Promise<void> {
@@ -41,6 +44,7 @@ describe('README screenshots', function () {
   this.timeout(1_200_000);
 
   it('takes every picture the README shows', async () => {
+    if (existsSync(DEMO_HOME)) throw new Error(`${DEMO_HOME} exists: the demo's state folder goes there, so it must not`);
     const wb = await startWorkbench({
       demo: true,
       env: {
@@ -49,7 +53,8 @@ describe('README screenshots', function () {
         SMOLVM_SIM_FAIL: 'exec:tar@bot-bottle-demo-web=2',
         SMOLVM_SIM_FAIL_MESSAGE: WEB_TAR_ERROR,
       },
-      settings: { 'botBottle.refreshInterval': 0, 'workbench.colorTheme': 'Default Dark Modern' },
+      // Tooltips show where snapshots are: a user's folder, not the run's temp folder.
+      settings: { 'botBottle.refreshInterval': 0, 'workbench.colorTheme': 'Default Dark Modern', 'botBottle.stateDir': DEMO_STATE },
       beforeStart: (w) => {
         w.smolvm('machine', 'create', '--name', 'bot-bottle-demo-web', '--image', 'node:22', '--cpus', '2', '--mem', '4096', '--net');
         w.smolvm('machine', 'start', '--name', 'bot-bottle-demo-web');
@@ -107,6 +112,7 @@ describe('README screenshots', function () {
       await page.keyboard.press('Escape');
     } finally {
       await wb.stop();
+      rmSync(DEMO_HOME, { recursive: true, force: true });
     }
   });
 });
