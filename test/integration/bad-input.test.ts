@@ -218,7 +218,7 @@ const CASES: Case[] = [
       }
     },
     expected: (v) => ({
-      error: `Listing what changed failed: The temp folder ${v.temp} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`,
+      error: `Copying the archive failed: The temp folder ${v.temp} has ":" in its path, which smolvm machine cp would read as a machine name. Start VS Code with TMPDIR set to a folder without ":".`,
     }),
     after: async (v) => {
       assert.deepEqual(readdirSync(v.temp), [], 'the temp folder under TMPDIR is removed');
