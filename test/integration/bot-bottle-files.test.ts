@@ -85,7 +85,7 @@ describe("bot-bottle's own files, through a freeze and a resume (stand-in smolvm
     const bottle = await listed(slug);
     assert.equal(bottle?.snapshot?.sidecar, ours.sidecar);
     assert.equal(bottle?.botBottle, undefined);
-    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'rootfs.listing.gz', 'snapshot.json']);
+    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
     assert.throws(() => botBottle.resume(slug), /no bottle "fix-login-4k2x9" to resume/);
   });
 

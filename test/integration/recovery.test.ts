@@ -116,7 +116,7 @@ describe('recovery after a crash mid-freeze', function () {
     assert.ok(done.some((l) => /^removed the image [0-9a-f]{12} of an interrupted freeze of crashy$/.test(l)), done.join('\n'));
     assert.deepEqual(groups.filter(groupAlive), []);
     assert.deepEqual(await committedImages(), []);
-    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'rootfs.listing.gz', 'snapshot.json']);
+    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
     assert.equal(sha256(readFileSync(join(world.stateRoot, slug, 'committed-smolmachine.smolmachine'))), good);
   });
 
@@ -166,7 +166,7 @@ describe('recovery after a crash mid-freeze', function () {
     assert.ok(done.some((l) => new RegExp(`^stopped smolvm \\(process group \\d+\\) of process ${pid}, which is gone$`).test(l)), done.join('\n'));
     assert.deepEqual(groups.filter(groupAlive), [], 'no tool of the dead freeze runs any more');
     assert.ok(done.indexOf(done.find((l) => l.startsWith('stopped smolvm'))!) < done.findIndex((l) => /^crashy: removed \.incoming-/.test(l)), `ended before cleaning:\n${done.join('\n')}`);
-    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'rootfs.listing.gz', 'snapshot.json']);
+    assert.deepEqual(readdirSync(join(world.stateRoot, slug)).sort(), ['committed-smolmachine', 'committed-smolmachine.smolmachine', 'snapshot.json']);
     assert.equal(sha256(readFileSync(join(world.stateRoot, slug, 'committed-smolmachine.smolmachine'))), good);
   });
 
