@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { formatBytes, formatDuration, formatTime } from '../core/format';
 import { isFreezePullReference, isPinned, type Bottle, type Snapshot } from '../core/facade';
-import { accessibleLabel, knownAs, rowParts, sortBottles } from './bottleRows';
+import { accessibleLabel, knownAs, relativeTime, rowParts, sortBottles } from './bottleRows';
 import type { BottlesModel } from './bottlesModel';
 import { bottleContextValue, snapshotContextValue } from './contextValues';
 import type { Operations } from './operations';
@@ -197,10 +197,9 @@ function toolsText(tools: Record<string, string>): string {
   return Object.entries(tools).map(([tool, version]) => (version.startsWith(tool) ? version : `${tool} ${version}`)).join(', ');
 }
 
-/** "21 h ago": the largest unit is enough at a glance, and the row's text changes less often. */
+/** How long ago the snapshot was made, in the words the bottle rows use. */
 function snapshotAge(snapshot: Snapshot, now = Date.now()): string {
-  const [count, unit] = formatDuration(now - snapshot.createdAt.getTime()).split(' ');
-  return vscode.l10n.t('{0} ago', `${count} ${unit}`);
+  return relativeTime(snapshot.createdAt, now, (message, ...args) => vscode.l10n.t(message, ...args));
 }
 
 /** The bottle's snapshots as its rows show them: the newest, then the history, newest first. */

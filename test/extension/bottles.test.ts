@@ -90,7 +90,7 @@ describe('the Bottles view', () => {
     const frozen = viewItems(await api()).find((item) => item.label === 'ext-frozen')!;
     assert.equal(frozen.children.length, 1);
     assert.equal(frozen.children[0].contextValue, 'snapshot');
-    assert.match(String(frozen.children[0].description), /^\d+ (s|min|h|d) ago · \d+ B$/, 'how long ago, then the size');
+    assert.match(String(frozen.children[0].description), new RegExp(String.raw`^${AGO} · \d+ B$`), 'how long ago, then the size');
   });
 
   it('takes a changed setting without a reload', async () => {

@@ -285,6 +285,9 @@ describe('native freeze through real parts (stand-in smolvm, tar, skopeo, docker
 
   it('freezes again with only what changed, stacked on the last snapshot’s layers and flattened for the pack, to the tree the bottle has', async () => {
     const machine = world.createRunningBottle('delta');
+    // A path changed within the clock slack before a listing counts as changed at the next freeze
+    // (src/core/freeze/delta.ts): the bottle's files are made long enough before the first listing.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     world.sim('machine', 'exec', '--name', machine, '--', 'sh', '-c', 'mkdir -p /opt/gone /opt/was-dir && echo a > /opt/gone/a && echo b > /opt/was-dir/b && ln -s gone /opt/link');
     const first = await freezeBottle(services({ incremental: true }), 'delta', { signal: signal() });
     assert.deepEqual(first.record?.layers?.map((l) => l.role), ['full']);
